@@ -1,0 +1,69 @@
+# Two entry points: `make demo` and `make test`. Both set up everything they need.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BUILD := .build
+# ansible and pytest find the collection through this tree (a symlink to the checkout).
+COLLECTIONS := $(abspath $(BUILD)/collections)
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/idsync/provisioning
+SANITY_TREE := $(BUILD)/sanity/ansible_collections/idsync/provisioning
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: all demo test sanity lint unit integration bench build clean system-packages venv collection
+
+all: test
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements/dev.txt requirements/runtime.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	touch $@
+
+# slapd and ldap-utils come from Debian; installed only when missing.
+system-packages:
+	@if [ ! -x /usr/sbin/slapd ] || ! command -v ldapsearch >/dev/null; then \
+	  echo "installing slapd and ldap-utils"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils >/dev/null; \
+	fi
+
+collection:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+demo: venv system-packages collection
+	$(BIN)/python tests/support/demo.py
+
+test: venv system-packages collection sanity lint unit integration
+	@echo "make test: all checks passed"
+
+# ansible-test resolves symlinks, so it runs on a copy of the tracked files.
+# Its pip bootstrap download is replaced by ensurepip (see shared ENVIRONMENT.md).
+sanity: venv
+	@mkdir -p $(HOME)/.ansible/test/cache
+	@printf 'import ensurepip\nensurepip.bootstrap(upgrade=True)\n' > $(HOME)/.ansible/test/cache/get_pip_24_2.py
+	@rm -rf $(SANITY_TREE) && mkdir -p $(SANITY_TREE)
+	@git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} $(SANITY_TREE)/ 2>/dev/null || true
+	cd $(SANITY_TREE) && $(abspath $(BIN))/ansible-test sanity --requirements --python 3.11 --color no
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check plugins tests
+
+unit: venv collection
+	$(BIN)/pytest -q tests/unit
+
+integration: venv system-packages collection
+	$(BIN)/pytest -q tests/integration
+
+bench: venv system-packages collection
+	$(BIN)/python tests/bench/run.py
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist
+
+clean:
+	rm -rf $(BUILD) $(VENV)
