@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright: idsync.provisioning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plain records that flow directory -> mapping -> plan -> report.
+
+Private to this collection: the names here may change without notice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ProvisioningError(Exception):
+    """The one error type of this collection.
+
+    ``message`` is already fit for a human (it names the object and the field, and
+    carries the service's own words); it never contains a secret.
+    """
+
+    def __init__(self, message: str, status: int | None = None, details: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.details = details
+
+
+@dataclass
+class SourceUser:
+    """A user read from the directory."""
+
+    id: str  # stable id: objectGUID / entryUUID / nsUniqueId
+    dn: str
+    disabled: bool
+    attributes: dict[str, Any] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)  # names of the in-scope groups the user belongs to
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class SourceGroup:
+    """A group read from the directory; ``members`` are stable ids of in-scope users."""
+
+    id: str
+    dn: str
+    name: str
+    members: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class DesiredUser:
+    """A source user after attribute mapping: what the target account should look like.
+
+    ``attrs`` maps target attribute paths (``userName``, ``name.givenName``,
+    ``urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber``) to values.
+    """
+
+    source_id: str
+    key: str
+    attrs: dict[str, Any]
+    disabled: bool = False
+
+
+@dataclass
+class DesiredGroup:
+    source_id: str
+    name: str
+    members: set[str] = field(default_factory=set)  # source ids of member users
+
+
+@dataclass
+class TargetUser:
+    """An account as the target reports it.
+
+    ``link`` is the ownership marker this provisioner stored (in the target's own field, or
+    in the state file), ``None`` when there is none. ``resource`` is the service's record, kept
+    so that the connector can read attribute paths from it and the diff can show it.
+    """
+
+    id: str
+    key: str
+    enabled: bool = True
+    link: str | None = None
+    resource: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TargetGroup:
+    id: str
+    name: str
+    link: str | None = None
+    members: set[str] | None = None  # target user ids; None until fetched
+    resource: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Action:
+    """One planned write. After apply, ``status`` is ``ok`` or ``failed`` (with ``error``)."""
+
+    kind: str  # create_user, link_user, update_user, enable_user, disable_user, delete_user,
+    # create_group, link_group, rename_group, delete_group, add_members, remove_members
+    object_type: str  # user | group
+    name: str  # the human key: userName / login / group name
+    source_id: str | None = None
+    target_id: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    members: list[str] = field(default_factory=list)  # for add_members / remove_members: user names
+    status: str = "planned"
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        return {k: v for k, v in data.items() if v not in (None, {}, [])}
