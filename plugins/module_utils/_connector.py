@@ -67,6 +67,14 @@ class Connector(ABC):
     def find_user(self, key: str) -> TargetUser | None:
         """The account whose key equals ``key`` case-insensitively, or None."""
 
+    def get_user(self, user_id: str) -> TargetUser | None:
+        """The account with this target id, or None when it no longer exists.
+
+        Needed only with ``can_list_users=False``: the engine then looks up each account the
+        state file says it manages.
+        """
+        raise NotImplementedError
+
     @abstractmethod
     def create_user(self, attrs: dict[str, Any], link: str | None, enabled: bool) -> TargetUser:
         """Create one account with the mapped attributes and the ownership marker."""

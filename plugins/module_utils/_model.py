@@ -101,8 +101,26 @@ class TargetGroup:
 
 
 @dataclass
+class RecordError:
+    """A source record that could not be turned into a desired object (e.g. its key is empty).
+
+    The engine reports it as a failed action and treats the object as present but unknown: its
+    target account is neither updated nor deprovisioned, and its memberships are left alone.
+    """
+
+    object_type: str  # user | group
+    source_id: str | None
+    name: str  # the record's DN, or its id when it has no DN
+    message: str
+
+
+@dataclass
 class Action:
-    """One planned write. After apply, ``status`` is ``ok`` or ``failed`` (with ``error``)."""
+    """One planned write. After apply, ``status`` is ``ok`` or ``failed`` (with ``error``).
+
+    Planning itself may refuse an action (``failed``, e.g. a key held by another provisioner's
+    account) or skip it (``skipped``, e.g. a protected account); those are never applied.
+    """
 
     kind: str  # create_user, link_user, update_user, enable_user, disable_user, delete_user,
     # create_group, link_group, rename_group, delete_group, add_members, remove_members
@@ -114,8 +132,9 @@ class Action:
     after: dict[str, Any] | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     members: list[str] = field(default_factory=list)  # for add_members / remove_members: user names
-    status: str = "planned"
+    status: str = "planned"  # planned | ok | failed | skipped
     error: str | None = None
+    reason: str | None = None  # why the action was planned (e.g. "disabled in the directory") or skipped
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

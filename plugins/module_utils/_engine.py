@@ -1,0 +1,1206 @@
+# -*- coding: utf-8 -*-
+# Copyright: idsync.provisioning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The vendor-neutral reconcile: desired objects + what the target holds -> a plan -> writes -> a report.
+
+Private to this collection: the names here may change without notice.
+
+``plan()`` only reads (through the connector) and decides; every read happens before any write,
+and every safety check (thresholds, empty source) runs on the whole plan. ``apply()`` performs
+the plan in a fixed order, one object's failure never stopping the others. No HTTP here and no
+vendor names: a target is whatever implements ``_connector.Connector``.
+
+Ownership: a target object is this provisioner's iff its marker (``marker_prefix`` + source
+stable id, kept by the target or by the state file) starts with ``marker_prefix``. That decision
+never depends on the current source, so an account stays recognised as ours after its source
+object is deleted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Connector
+from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
+    Action,
+    DesiredGroup,
+    DesiredUser,
+    ProvisioningError,
+    RecordError,
+    TargetGroup,
+    TargetUser,
+)
+from ansible_collections.idsync.provisioning.plugins.module_utils._state import OwnershipState, save_state
+
+REMOVE_USER_ACTIONS = ("disable", "delete")
+OWNERSHIP_MODES = ("linked", "authoritative")
+THRESHOLD_OPTIONS = ("max_deletes", "max_disables", "max_group_deletes")
+CAPABILITY_SWITCHES = (
+    "create_users",
+    "update_users",
+    "disable_users",
+    "delete_users",
+    "create_groups",
+    "rename_groups",
+    "sync_memberships",
+    "delete_groups",
+)
+
+# apply() runs the plan in this order; plan() sorts its actions the same way so reports read in order.
+PHASES: tuple[tuple[str, ...], ...] = (
+    ("create_group", "link_group", "rename_group"),
+    ("create_user",),
+    ("link_user", "update_user"),
+    ("enable_user",),
+    ("add_members", "remove_members"),
+    ("disable_user", "delete_user"),
+    ("delete_group",),
+)
+_PHASE_OF = {kind: index for index, kinds in enumerate(PHASES) for kind in kinds}
+
+# Attribute names whose values never appear in actions or diffs, should a mapping ever write one.
+_SECRET_WORDS = ("password", "secret", "token")
+_REDACTED = "********"
+
+
+# -- policy ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Policy:
+    """How a sync decides. Validated on creation; errors name the option."""
+
+    remove_user_action: str = "disable"
+    provision_disabled_users: bool = False
+    ownership: str = "linked"
+    protected: list[str] = field(default_factory=list)
+    max_deletes: int | str | None = None
+    max_disables: int | str | None = None
+    max_group_deletes: int | str | None = None
+    allow_empty_source: bool = False
+    marker_prefix: str = "idsync:"
+    create_users: bool = True
+    update_users: bool = True
+    disable_users: bool = True
+    delete_users: bool = True
+    create_groups: bool = True
+    rename_groups: bool = True
+    sync_memberships: bool = True
+    delete_groups: bool = True
+    # None: manage groups when group records are given to plan().
+    manage_groups: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.remove_user_action not in REMOVE_USER_ACTIONS:
+            raise ProvisioningError(
+                f"remove_user_action: expected one of {', '.join(REMOVE_USER_ACTIONS)}, got {self.remove_user_action!r}"
+            )
+        if self.ownership not in OWNERSHIP_MODES:
+            raise ProvisioningError(f"ownership: expected one of {', '.join(OWNERSHIP_MODES)}, got {self.ownership!r}")
+        if isinstance(self.protected, str) or not all(isinstance(name, str) for name in self.protected or []):
+            raise ProvisioningError(f"protected: expected a list of user keys and group names, got {self.protected!r}")
+        self.protected = list(self.protected or [])
+        if not isinstance(self.marker_prefix, str) or not self.marker_prefix:
+            # An empty prefix would make every marked object in the tenant look like ours.
+            raise ProvisioningError("marker_prefix: must be a non-empty string")
+        for option in THRESHOLD_OPTIONS:
+            parse_threshold(option, getattr(self, option))
+        for option in ("provision_disabled_users", "allow_empty_source") + CAPABILITY_SWITCHES:
+            if not isinstance(getattr(self, option), bool):
+                raise ProvisioningError(f"{option}: expected a boolean, got {getattr(self, option)!r}")
+        if self.manage_groups is not None and not isinstance(self.manage_groups, bool):
+            raise ProvisioningError(f"manage_groups: expected a boolean, got {self.manage_groups!r}")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Policy:
+        """Build from module options; None means "the default", unknown options are an error."""
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ProvisioningError(f"unknown policy option(s): {', '.join(unknown)}")
+        return cls(**{name: value for name, value in options.items() if value is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
+def parse_threshold(option: str, value: int | str | None) -> tuple[int | None, float | None]:
+    """``None`` -> no limit; ``5`` or ``"5"`` -> (5, None); ``"10%"`` -> (None, 10.0)."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        raise ProvisioningError(f"{option}: expected a count or a percentage such as '10%', got {value!r}")
+    if isinstance(value, int):
+        count = value
+    elif isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            percent = float(value.strip()[:-1])
+        except ValueError:
+            raise ProvisioningError(f"{option}: {value!r} is not a percentage such as '10%'") from None
+        if not 0 <= percent <= 100:
+            raise ProvisioningError(f"{option}: {value!r} must be between 0% and 100%")
+        return None, percent
+    elif isinstance(value, str) and value.strip().isdigit():
+        count = int(value.strip())
+    else:
+        raise ProvisioningError(f"{option}: expected a count or a percentage such as '10%', got {value!r}")
+    if count < 0:
+        raise ProvisioningError(f"{option}: must not be negative, got {value!r}")
+    return count, None
+
+
+def threshold_allows(option: str, value: int | str | None, managed: int) -> int | None:
+    """How many objects the threshold allows for ``managed`` managed objects; None = unlimited."""
+    count, percent = parse_threshold(option, value)
+    if percent is not None:
+        return math.floor(managed * percent / 100)
+    return count
+
+
+# -- plan --------------------------------------------------------------------------------------
+
+
+@dataclass
+class MemberRef:
+    """A group member: a target user id, or the source id of a user this same run creates."""
+
+    name: str
+    target_id: str | None = None
+    source_id: str | None = None
+
+
+@dataclass
+class Step:
+    """An action plus what apply() needs to perform it (the objects, the unredacted values)."""
+
+    action: Action
+    user: TargetUser | None = None
+    group: TargetGroup | None = None
+    group_source_id: str | None = None  # for group actions: the source group (created groups have no id yet)
+    changes: dict[str, Any] = field(default_factory=dict)
+    link: str | None = None  # the marker to store
+    enabled: bool = True  # create_user: create enabled or disabled
+    members: list[MemberRef] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """The ordered actions of one reconcile and what the safety checks need."""
+
+    steps: list[Step] = field(default_factory=list)
+    managed_users: int = 0
+    managed_groups: int = 0
+    # State file entries whose target object no longer exists; dropped after a real apply.
+    stale_user_links: list[str] = field(default_factory=list)
+    stale_group_links: list[str] = field(default_factory=list)
+
+    @property
+    def actions(self) -> list[Action]:
+        return [step.action for step in self.steps]
+
+    def pending(self) -> list[Step]:
+        """The steps that would write (not refused at planning time)."""
+        return [step for step in self.steps if step.action.status == "planned"]
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(step.action.kind for step in self.pending()))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts(),
+            "managed_users": self.managed_users,
+            "managed_groups": self.managed_groups,
+            "actions": [action.as_dict() for action in self.actions],
+        }
+
+
+def plan(
+    desired_users: Iterable[DesiredUser],
+    desired_groups: Iterable[DesiredGroup] | None,
+    connector: Connector,
+    policy: Policy,
+    state: OwnershipState | None = None,
+    source_errors: Iterable[RecordError] = (),
+    max_workers: int = 4,
+) -> Plan:
+    """Read the target and decide every write. Raises ProvisioningError (with the plan in
+    ``details`` when it got that far) on a failed read, a threshold or an empty source."""
+    planner = _Planner(connector, policy, state, max_workers)
+    groups = None if desired_groups is None else list(desired_groups)
+    return planner.build(list(desired_users), groups, list(source_errors))
+
+
+class _Planner:
+    def __init__(self, connector: Connector, policy: Policy, state: OwnershipState | None, max_workers: int):
+        if max_workers < 1:
+            raise ProvisioningError(f"max_workers: must be at least 1, got {max_workers}")
+        self.connector = connector
+        self.caps = connector.capabilities
+        self.policy = policy
+        self.state = state
+        self.max_workers = max_workers
+        self.prefix = policy.marker_prefix
+        self.protected = {name.lower() for name in policy.protected}
+        self.plan = Plan()
+        # Filled while planning users, used for memberships.
+        self.user_by_id: dict[str, TargetUser] = {}
+        self.member_refs: dict[str, MemberRef] = {}
+        self.keep_member_ids: set[str] = set()
+
+    # -- helpers --------------------------------------------------------------------------
+    def marker(self, source_id: str) -> str:
+        return self.prefix + source_id
+
+    def owned_source_id(self, link: str | None) -> str | None:
+        if link and link.startswith(self.prefix):
+            return link[len(self.prefix) :]
+        return None
+
+    def user_link(self, user: TargetUser) -> str | None:
+        if self.caps.user_link == "state":
+            return self.state.users.get(user.id) if self.state else None
+        return user.link
+
+    def group_link(self, group: TargetGroup) -> str | None:
+        if self.caps.group_link == "state":
+            return self.state.groups.get(group.id) if self.state else None
+        return group.link
+
+    def is_protected(self, name: str | None) -> bool:
+        return bool(name) and name.lower() in self.protected
+
+    def add(self, action: Action, **step_fields: Any) -> Step:
+        step = Step(action=action, **step_fields)
+        self.plan.steps.append(step)
+        return step
+
+    def refuse(self, kind: str, object_type: str, name: str, source_id: str | None, why: str, target_id=None) -> None:
+        """An action decided against at planning time: failed, so the task fails and says why."""
+        self.add(
+            Action(
+                kind=kind,
+                object_type=object_type,
+                name=name,
+                source_id=source_id,
+                target_id=target_id,
+                status="failed",
+                error=why,
+            )
+        )
+
+    def skip(self, kind: str, object_type: str, name: str, source_id: str | None, why: str, target_id=None) -> None:
+        self.add(
+            Action(
+                kind=kind,
+                object_type=object_type,
+                name=name,
+                source_id=source_id,
+                target_id=target_id,
+                status="skipped",
+                reason=why,
+            )
+        )
+
+    # -- the whole plan -------------------------------------------------------------------
+    def build(
+        self, desired_users: list[DesiredUser], desired_groups: list[DesiredGroup] | None, errors: list[RecordError]
+    ) -> Plan:
+        manage_groups = self.resolve_manage_groups(desired_groups)
+        self.check_policy_fits_connector(manage_groups)
+        # Every list read happens here, before any decision and long before any write.
+        target_users = self.read_users(desired_users)
+        target_groups = list(self.connector.list_groups()) if manage_groups else []
+
+        for error in errors:
+            self.refuse(f"map_{error.object_type}", error.object_type, error.name, error.source_id, error.message)
+        self.plan_users(desired_users, target_users, errors)
+        if manage_groups:
+            self.plan_groups(desired_groups or [], target_groups, errors)
+        self.plan.steps.sort(key=lambda step: _PHASE_OF.get(step.action.kind, -1))
+        self.check_thresholds()
+        return self.plan
+
+    def resolve_manage_groups(self, desired_groups: list[DesiredGroup] | None) -> bool:
+        if self.policy.manage_groups is None:
+            return desired_groups is not None and self.caps.groups
+        if self.policy.manage_groups and not self.caps.groups:
+            raise ProvisioningError("manage_groups: this target has no groups")
+        if self.policy.manage_groups and desired_groups is None:
+            raise ProvisioningError("manage_groups: true needs the source groups (none were given)")
+        return self.policy.manage_groups
+
+    def check_policy_fits_connector(self, manage_groups: bool) -> None:
+        if self.policy.remove_user_action == "disable" and self.policy.disable_users and not self.caps.can_disable:
+            raise ProvisioningError("remove_user_action: this target cannot disable accounts; use delete")
+        needs_state = self.caps.user_link == "state" or (manage_groups and self.caps.group_link == "state")
+        if needs_state and self.state is None:
+            raise ProvisioningError("this target keeps ownership in a state file, and no state file was given")
+        if not self.caps.can_list_users and self.state is None:
+            raise ProvisioningError("this target cannot list its users: a state file is required")
+
+    def read_users(self, desired_users: list[DesiredUser]) -> list[TargetUser]:
+        if self.caps.can_list_users:
+            users = list(self.connector.list_users())
+            if self.caps.user_link == "state" and self.state is not None:
+                present = {user.id for user in users}
+                self.plan.stale_user_links = sorted(set(self.state.users) - present)
+            return users
+        # No listing (PingID): look up every desired key, then every account the state says is ours.
+        keys = list(dict.fromkeys(user.key.lower() for user in desired_users))
+        found = _parallel(self.connector.find_user, keys, self.max_workers)
+        users = {user.id: user for user in found if user is not None}
+        missing = [user_id for user_id in self.state.users if user_id not in users]
+        for user_id, user in zip(missing, _parallel(self.connector.get_user, missing, self.max_workers), strict=True):
+            if user is None:
+                self.plan.stale_user_links.append(user_id)
+            else:
+                users[user.id] = user
+        return list(users.values())
+
+    # -- users ----------------------------------------------------------------------------
+    def plan_users(self, desired: list[DesiredUser], targets: list[TargetUser], errors: list[RecordError]) -> None:
+        policy = self.policy
+        self.user_by_id = {user.id: user for user in targets}
+        errored = {error.source_id for error in errors if error.object_type == "user" and error.source_id}
+        owned: dict[str, TargetUser] = {}
+        twice_marked: set[str] = set()  # ids of accounts whose marker another account already has
+        by_key: dict[str, list[TargetUser]] = defaultdict(list)
+        for user in targets:
+            by_key[user.key.lower()].append(user)
+            source_id = self.owned_source_id(self.user_link(user))
+            if source_id is None:
+                continue
+            if source_id in owned:
+                twice_marked.add(user.id)
+            else:
+                owned[source_id] = user
+
+        managed = [
+            user
+            for user in targets
+            if not self.is_protected(user.key)
+            and (self.owned_source_id(self.user_link(user)) is not None or policy.ownership == "authoritative")
+        ]
+        self.plan.managed_users = len(managed)
+        source_is_empty = not desired and not any(error.object_type == "user" for error in errors)
+        if source_is_empty and managed and not policy.allow_empty_source:
+            raise ProvisioningError(
+                f"the source has no users but {len(managed)} target accounts are managed: refusing to"
+                " deprovision them all (set allow_empty_source to allow it)",
+                details=self.plan.as_dict(),
+            )
+
+        in_scope = {user.source_id for user in desired if not user.disabled or policy.provision_disabled_users}
+        desired_ids = {user.source_id for user in desired}
+        claimed: set[str] = set()
+
+        # Pass 1: links (follow the stable id, so key changes are updates).
+        unlinked: list[DesiredUser] = []
+        for user in desired:
+            target = owned.get(user.source_id)
+            if target is None:
+                if user.source_id in in_scope:
+                    unlinked.append(user)
+                continue
+            claimed.add(target.id)
+            if self.is_protected(target.key):
+                self.keep_member_ids.add(target.id)
+                self.skip("update_user", "user", target.key, user.source_id, "the account is protected", target.id)
+            elif user.disabled and not policy.provision_disabled_users:
+                self.deprovision(target, user.source_id, "disabled in the directory")
+            else:
+                self.plan_existing_user(user, target, newly_linked=False)
+
+        # Pass 2: key matches (U1) and creates (U2), for in-scope users without a linked account.
+        planned_keys: dict[str, str] = {}
+        for user in unlinked:
+            key = user.key.lower()
+            if key in planned_keys:
+                self.refuse(
+                    "create_user", "user", user.key, user.source_id, f"key also mapped from {planned_keys[key]}"
+                )
+                continue
+            planned_keys[key] = user.source_id
+            candidates = by_key.get(key, [])
+            if not candidates:
+                self.create_user(user)
+                continue
+            if len(candidates) > 1:
+                ids = ", ".join(candidate.id for candidate in candidates)
+                self.refuse("link_user", "user", user.key, user.source_id, f"several accounts have this key: {ids}")
+                continue
+            target = candidates[0]
+            link = self.user_link(target)
+            if target.id in claimed:
+                self.refuse(
+                    "link_user",
+                    "user",
+                    user.key,
+                    user.source_id,
+                    f"account {target.id} has this key but is linked to another directory object",
+                    target.id,
+                )
+            elif self.is_protected(target.key):
+                self.skip("link_user", "user", user.key, user.source_id, "the account is protected", target.id)
+            elif self.owned_source_id(link) is not None:
+                # Its own source is gone (else it would be claimed); taking it for a different
+                # directory object could hand one person's data to another.
+                self.refuse(
+                    "link_user",
+                    "user",
+                    user.key,
+                    user.source_id,
+                    f"account {target.id} has this key but carries the marker {link!r} of another directory"
+                    " object; clear it on the account to relink",
+                    target.id,
+                )
+            elif link and policy.ownership == "linked":
+                self.refuse(
+                    "link_user",
+                    "user",
+                    user.key,
+                    user.source_id,
+                    f"account {target.id} has this key but carries a marker of another provisioner ({link!r});"
+                    " not taken over in linked mode",
+                    target.id,
+                )
+            else:
+                claimed.add(target.id)
+                self.plan_existing_user(user, target, newly_linked=True)
+
+        # Accounts no desired user matched: ours (source gone or out of scope) or, in
+        # authoritative mode, anyone's except the protected ones.
+        for target in targets:
+            if target.id in claimed or self.is_protected(target.key):
+                if self.is_protected(target.key):
+                    self.keep_member_ids.add(target.id)
+                continue
+            source_id = self.owned_source_id(self.user_link(target))
+            if source_id is not None:
+                if source_id in errored:
+                    # Present in the source but unreadable: neither ours to remove nor to update.
+                    self.keep_member_ids.add(target.id)
+                elif source_id in desired_ids and target.id in twice_marked:
+                    self.refuse(
+                        "link_user",
+                        "user",
+                        target.key,
+                        source_id,
+                        f"another account carries the same marker {self.marker(source_id)!r}",
+                        target.id,
+                    )
+                    self.keep_member_ids.add(target.id)
+                else:
+                    self.deprovision(target, source_id, "no longer in the directory or out of scope")
+            elif policy.ownership == "authoritative":
+                self.deprovision(target, None, "not in the source (authoritative mode)")
+
+    def plan_existing_user(self, desired: DesiredUser, target: TargetUser, newly_linked: bool) -> None:
+        changes: dict[str, Any] = {}
+        before: dict[str, Any] = {}
+        if self.policy.update_users:
+            changes, before = self.user_changes(desired, target)
+        marker = self.marker(desired.source_id)
+        if newly_linked:
+            self.add(
+                Action(
+                    kind="link_user",
+                    object_type="user",
+                    name=desired.key,
+                    source_id=desired.source_id,
+                    target_id=target.id,
+                    before=_redact({"link": self.user_link(target), **before}),
+                    after=_redact({"link": marker, **changes}),
+                    changes=_redact(changes),
+                ),
+                user=target,
+                changes=changes,
+                link=marker,
+            )
+        elif changes:
+            self.add(
+                Action(
+                    kind="update_user",
+                    object_type="user",
+                    name=desired.key,
+                    source_id=desired.source_id,
+                    target_id=target.id,
+                    before=_redact(before),
+                    after=_redact(changes),
+                    changes=_redact(changes),
+                ),
+                user=target,
+                changes=changes,
+            )
+        wanted_enabled = not desired.disabled
+        if target.enabled != wanted_enabled and self.policy.disable_users and self.caps.can_disable:
+            reason = "enabled in the directory" if wanted_enabled else "disabled in the directory"
+            self.add(
+                Action(
+                    kind="enable_user" if wanted_enabled else "disable_user",
+                    object_type="user",
+                    name=desired.key,
+                    source_id=desired.source_id,
+                    target_id=target.id,
+                    before={"enabled": target.enabled},
+                    after={"enabled": wanted_enabled},
+                    reason=reason,
+                ),
+                user=target,
+            )
+        self.member_refs[desired.source_id] = MemberRef(name=desired.key, target_id=target.id)
+
+    def user_changes(self, desired: DesiredUser, target: TargetUser) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The mapped paths whose value differs, and their current values."""
+        changes: dict[str, Any] = {}
+        before: dict[str, Any] = {}
+        for path, wanted in desired.attrs.items():
+            current = self.connector.read_path(target.resource, path)
+            # The key matches case-insensitively (U1), so a case-only difference is no change:
+            # some services (Box logins) store it lower-cased and would flap otherwise.
+            if _is_key_value(wanted, desired.key) and isinstance(current, str) and current.lower() == wanted.lower():
+                continue
+            if not values_equal(wanted, current):
+                changes[path] = wanted
+                before[path] = current
+        return changes, before
+
+    def create_user(self, desired: DesiredUser) -> None:
+        if not self.policy.create_users:
+            return
+        attrs = {path: value for path, value in desired.attrs.items() if not _is_empty(value)}
+        enabled = not desired.disabled
+        self.add(
+            Action(
+                kind="create_user",
+                object_type="user",
+                name=desired.key,
+                source_id=desired.source_id,
+                before={},
+                after=_redact({**attrs, "enabled": enabled}),
+            ),
+            changes=attrs,
+            link=self.marker(desired.source_id),
+            enabled=enabled,
+        )
+        self.member_refs[desired.source_id] = MemberRef(name=desired.key, source_id=desired.source_id)
+
+    def deprovision(self, target: TargetUser, source_id: str | None, reason: str) -> None:
+        before = {"key": target.key, "enabled": target.enabled, "link": self.user_link(target)}
+        if self.policy.remove_user_action == "delete":
+            if self.policy.delete_users:
+                # A deleted account leaves its groups by itself: no membership writes for it.
+                self.keep_member_ids.add(target.id)
+                self.add(
+                    Action(
+                        kind="delete_user",
+                        object_type="user",
+                        name=target.key,
+                        source_id=source_id,
+                        target_id=target.id,
+                        before=before,
+                        after={},
+                        reason=reason,
+                    ),
+                    user=target,
+                )
+        elif self.policy.disable_users and target.enabled:
+            self.add(
+                Action(
+                    kind="disable_user",
+                    object_type="user",
+                    name=target.key,
+                    source_id=source_id,
+                    target_id=target.id,
+                    before={"enabled": True},
+                    after={"enabled": False},
+                    reason=reason,
+                ),
+                user=target,
+            )
+
+    # -- groups ---------------------------------------------------------------------------
+    def plan_groups(self, desired: list[DesiredGroup], targets: list[TargetGroup], errors: list[RecordError]) -> None:
+        policy = self.policy
+        errored = {error.source_id for error in errors if error.object_type == "group" and error.source_id}
+        owned: dict[str, TargetGroup] = {}
+        twice_marked: set[str] = set()
+        by_name: dict[str, list[TargetGroup]] = defaultdict(list)
+        for group in targets:
+            by_name[group.name.lower()].append(group)
+            source_id = self.owned_source_id(self.group_link(group))
+            if source_id is None:
+                continue
+            if source_id in owned:
+                twice_marked.add(group.id)
+            else:
+                owned[source_id] = group
+
+        managed = [
+            group
+            for group in targets
+            if not self.is_protected(group.name)
+            and (self.owned_source_id(self.group_link(group)) is not None or policy.ownership == "authoritative")
+        ]
+        self.plan.managed_groups = len(managed)
+        source_is_empty = not desired and not any(error.object_type == "group" for error in errors)
+        if source_is_empty and managed and not policy.allow_empty_source:
+            raise ProvisioningError(
+                f"the source has no groups but {len(managed)} target groups are managed: refusing to"
+                " delete them all (set allow_empty_source to allow it)",
+                details=self.plan.as_dict(),
+            )
+
+        claimed: set[str] = set()
+        # (source group, its target group or None when created in this run)
+        kept: list[tuple[DesiredGroup, TargetGroup | None]] = []
+        unlinked: list[DesiredGroup] = []
+        for group in desired:
+            target = owned.get(group.source_id)
+            if target is None:
+                unlinked.append(group)
+                continue
+            claimed.add(target.id)
+            if self.is_protected(target.name):
+                self.skip("rename_group", "group", target.name, group.source_id, "the group is protected", target.id)
+                continue
+            if group.name.lower() != target.name.lower() and policy.rename_groups:
+                # G3: the stable id says it is the same group; rename it, never delete + create.
+                self.add(
+                    Action(
+                        kind="rename_group",
+                        object_type="group",
+                        name=group.name,
+                        source_id=group.source_id,
+                        target_id=target.id,
+                        before={"name": target.name},
+                        after={"name": group.name},
+                        changes={"name": group.name},
+                    ),
+                    group=target,
+                    group_source_id=group.source_id,
+                    changes={"name": group.name},
+                )
+            kept.append((group, target))
+
+        planned_names: dict[str, str] = {}
+        for group in unlinked:
+            name = group.name.lower()
+            if name in planned_names:
+                self.refuse(
+                    "create_group", "group", group.name, group.source_id, f"name also mapped from {planned_names[name]}"
+                )
+                continue
+            planned_names[name] = group.source_id
+            candidates = by_name.get(name, [])
+            if not candidates:
+                if policy.create_groups:
+                    self.add(
+                        Action(
+                            kind="create_group",
+                            object_type="group",
+                            name=group.name,
+                            source_id=group.source_id,
+                            before={},
+                            after={"name": group.name},
+                        ),
+                        group_source_id=group.source_id,
+                        link=self.marker(group.source_id),
+                    )
+                    kept.append((group, None))
+                continue
+            if len(candidates) > 1:
+                ids = ", ".join(candidate.id for candidate in candidates)
+                self.refuse("link_group", "group", group.name, group.source_id, f"several groups have this name: {ids}")
+                continue
+            target = candidates[0]
+            link = self.group_link(target)
+            if target.id in claimed:
+                why = f"group {target.id} has this name but is linked to another directory group"
+                self.refuse("link_group", "group", group.name, group.source_id, why, target.id)
+            elif self.is_protected(target.name):
+                self.skip("link_group", "group", group.name, group.source_id, "the group is protected", target.id)
+            elif self.owned_source_id(link) is not None:
+                why = f"group {target.id} has this name but carries the marker {link!r} of another directory group"
+                self.refuse("link_group", "group", group.name, group.source_id, why, target.id)
+            elif link and policy.ownership == "linked":
+                why = (
+                    f"group {target.id} has this name but carries a marker of another provisioner ({link!r});"
+                    " not taken over in linked mode"
+                )
+                self.refuse("link_group", "group", group.name, group.source_id, why, target.id)
+            else:
+                claimed.add(target.id)
+                marker = self.marker(group.source_id)
+                self.add(
+                    Action(
+                        kind="link_group",
+                        object_type="group",
+                        name=group.name,
+                        source_id=group.source_id,
+                        target_id=target.id,
+                        before={"link": link},
+                        after={"link": marker},
+                    ),
+                    group=target,
+                    group_source_id=group.source_id,
+                    link=marker,
+                )
+                kept.append((group, target))
+
+        desired_ids = {group.source_id for group in desired}
+        for target in targets:
+            if target.id in claimed or self.is_protected(target.name):
+                continue
+            source_id = self.owned_source_id(self.group_link(target))
+            if source_id is not None:
+                if source_id in errored:
+                    continue
+                if source_id in desired_ids and target.id in twice_marked:
+                    why = f"another group carries the same marker {self.marker(source_id)!r}"
+                    self.refuse("link_group", "group", target.name, source_id, why, target.id)
+                    continue
+                self.delete_group(target, source_id, "no longer in the directory or out of scope")
+            elif policy.ownership == "authoritative":
+                self.delete_group(target, None, "not in the source (authoritative mode)")
+
+        if policy.sync_memberships:
+            self.plan_memberships(kept)
+
+    def delete_group(self, target: TargetGroup, source_id: str | None, reason: str) -> None:
+        if not self.policy.delete_groups:
+            return
+        self.add(
+            Action(
+                kind="delete_group",
+                object_type="group",
+                name=target.name,
+                source_id=source_id,
+                target_id=target.id,
+                before={"name": target.name, "link": self.group_link(target)},
+                after={},
+                reason=reason,
+            ),
+            group=target,
+        )
+
+    def plan_memberships(self, kept: list[tuple[DesiredGroup, TargetGroup | None]]) -> None:
+        # Members are read only for groups that exist and whose listing did not include them.
+        to_read = [target for _, target in kept if target is not None and target.members is None]
+        read = _parallel(self.connector.group_members, to_read, self.max_workers)
+        members_of = {target.id: set(members) for target, members in zip(to_read, read, strict=True)}
+        for group, target in kept:
+            if target is None:
+                current: set[str] = set()
+            else:
+                current = set(target.members) if target.members is not None else members_of[target.id]
+            wanted = [
+                self.member_refs[source_id] for source_id in sorted(group.members) if source_id in self.member_refs
+            ]
+            wanted_ids = {ref.target_id for ref in wanted if ref.target_id}
+            to_add = [ref for ref in wanted if ref.target_id is None or ref.target_id not in current]
+            to_remove = [
+                MemberRef(name=self.user_name(user_id), target_id=user_id)
+                for user_id in sorted(current - wanted_ids - self.keep_member_ids)
+            ]
+            group_id = target.id if target is not None else None
+            if to_add:
+                names = [ref.name for ref in to_add]
+                self.add(
+                    Action(
+                        kind="add_members",
+                        object_type="group",
+                        name=group.name,
+                        source_id=group.source_id,
+                        target_id=group_id,
+                        before={},
+                        after={"members": names},
+                        members=names,
+                    ),
+                    group=target,
+                    group_source_id=group.source_id,
+                    members=to_add,
+                )
+            if to_remove:
+                names = [ref.name for ref in to_remove]
+                self.add(
+                    Action(
+                        kind="remove_members",
+                        object_type="group",
+                        name=group.name,
+                        source_id=group.source_id,
+                        target_id=group_id,
+                        before={"members": names},
+                        after={},
+                        members=names,
+                    ),
+                    group=target,
+                    group_source_id=group.source_id,
+                    members=to_remove,
+                )
+
+    def user_name(self, user_id: str) -> str:
+        user = self.user_by_id.get(user_id)
+        return user.key if user is not None else user_id
+
+    # -- safety ---------------------------------------------------------------------------
+    def check_thresholds(self) -> None:
+        counts = self.plan.counts()
+        checks = (
+            ("max_deletes", counts.get("delete_user", 0), self.plan.managed_users, "delete", "users"),
+            ("max_disables", counts.get("disable_user", 0), self.plan.managed_users, "disable", "users"),
+            ("max_group_deletes", counts.get("delete_group", 0), self.plan.managed_groups, "delete", "groups"),
+        )
+        for option, planned, managed, verb, noun in checks:
+            value = getattr(self.policy, option)
+            allowed = threshold_allows(option, value, managed)
+            if allowed is not None and planned > allowed:
+                raise ProvisioningError(
+                    f"the plan would {verb} {planned} {noun} of {managed} managed, more than {option}={value}"
+                    f" allows ({allowed}); nothing was written",
+                    details=self.plan.as_dict(),
+                )
+
+
+# -- apply -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """What a sync did (or, in check mode, would do)."""
+
+    changed: bool
+    counts: dict[str, int]
+    failed: int
+    skipped: int
+    actions: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+    diff: list[dict[str, Any]]
+    check_mode: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
+def apply(
+    plan: Plan,
+    connector: Connector,
+    check_mode: bool,
+    state: OwnershipState | None = None,
+    max_workers: int = 4,
+) -> Report:
+    """Perform the plan (nothing at all in check mode) and report every action's outcome."""
+    extra_failures: list[dict[str, Any]] = []
+    if not check_mode:
+        applier = _Applier(connector, state, max_workers)
+        applier.run(plan)
+        extra_failures = applier.record_state(plan)
+    return build_report(plan, check_mode, extra_failures)
+
+
+def build_report(plan: Plan, check_mode: bool, extra_failures: Sequence[dict[str, Any]] = ()) -> Report:
+    done_status = "planned" if check_mode else "ok"
+    done = [action for action in plan.actions if action.status == done_status]
+    failed = [action for action in plan.actions if action.status == "failed"]
+    failures = [
+        {"kind": action.kind, "object_type": action.object_type, "name": action.name, "error": action.error}
+        for action in failed
+    ] + list(extra_failures)
+    diff = [
+        {
+            "before_header": f"{action.object_type} {action.name} ({action.kind})",
+            "after_header": f"{action.object_type} {action.name} ({action.kind})",
+            "before": action.before or {},
+            "after": action.after or {},
+        }
+        for action in done
+        if action.before is not None or action.after is not None
+    ]
+    changed = bool(done) or bool(plan.stale_user_links or plan.stale_group_links)
+    return Report(
+        changed=changed,
+        counts=dict(Counter(action.kind for action in done)),
+        failed=len(failures),
+        skipped=sum(1 for action in plan.actions if action.status == "skipped"),
+        actions=[action.as_dict() for action in plan.actions],
+        failures=failures,
+        diff=diff,
+        check_mode=check_mode,
+    )
+
+
+class _Applier:
+    def __init__(self, connector: Connector, state: OwnershipState | None, max_workers: int):
+        if max_workers < 1:
+            raise ProvisioningError(f"max_workers: must be at least 1, got {max_workers}")
+        self.connector = connector
+        self.caps = connector.capabilities
+        self.state = state
+        self.max_workers = max_workers
+        # Filled by the create phases, read by the membership phase.
+        self.created_users: dict[str, TargetUser] = {}
+        self.created_groups: dict[str, TargetGroup] = {}
+        self.failed_users: dict[str, str] = {}
+        self.failed_groups: dict[str, str] = {}
+
+    def run(self, plan: Plan) -> None:
+        pending = plan.pending()
+        for kinds in PHASES:
+            steps = [step for step in pending if step.action.kind in kinds]
+            if not steps:
+                continue
+            if kinds == ("create_user",):
+                self.create_users(steps)
+            elif "add_members" in kinds:
+                self.change_members(steps)
+            else:
+                self.run_parallel([lambda step=step: self.run_one(step) for step in steps])
+            for step in steps:
+                self.remember(step)
+
+    def run_parallel(self, work: list[Callable[[], None]]) -> None:
+        if self.max_workers == 1 or len(work) == 1:
+            for item in work:
+                item()
+            return
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            for future in [pool.submit(item) for item in work]:
+                future.result()  # work items record their own failures; this only waits
+
+    def run_one(self, step: Step) -> None:
+        _attempt(step, lambda: self.write(step))
+
+    def write(self, step: Step) -> None:
+        kind = step.action.kind
+        connector = self.connector
+        if kind == "create_group":
+            group = connector.create_group(step.action.name, step.link)
+            step.action.target_id = group.id
+            step.group = group
+        elif kind == "link_group":
+            if self.caps.group_link == "target":
+                connector.update_group(step.group, link=step.link)
+        elif kind == "rename_group":
+            connector.update_group(step.group, name=step.changes["name"])
+        elif kind == "link_user":
+            if self.caps.user_link == "target":
+                connector.update_user(step.user, step.changes, link=step.link)
+            elif step.changes:
+                connector.update_user(step.user, step.changes)
+        elif kind == "update_user":
+            connector.update_user(step.user, step.changes)
+        elif kind in ("enable_user", "disable_user"):
+            connector.set_user_enabled(step.user, kind == "enable_user")
+        elif kind == "delete_user":
+            connector.delete_user(step.user)
+        elif kind == "delete_group":
+            connector.delete_group(step.group)
+        else:  # pragma: no cover - plan() makes no other kinds
+            raise ProvisioningError(f"unknown action {kind}")
+
+    def create_users(self, steps: list[Step]) -> None:
+        size = max(1, self.caps.create_batch)
+        if size == 1:
+            self.run_parallel([lambda step=step: self.run_one_create(step) for step in steps])
+            return
+        batches = [steps[start : start + size] for start in range(0, len(steps), size)]
+        self.run_parallel([lambda batch=batch: self.run_create_batch(batch) for batch in batches])
+
+    def run_one_create(self, step: Step) -> None:
+        def create() -> None:
+            user = self.connector.create_user(step.changes, step.link, step.enabled)
+            step.user = user
+            step.action.target_id = user.id
+
+        _attempt(step, create)
+
+    def run_create_batch(self, batch: list[Step]) -> None:
+        try:
+            results = self.connector.create_users([(step.changes, step.link, step.enabled) for step in batch])
+            if len(results) != len(batch):
+                raise ProvisioningError(f"batch create returned {len(results)} results for {len(batch)} users")
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed: each of its users says so
+            for step in batch:
+                _fail(step, exc)
+            return
+        for step, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                _fail(step, result)
+            else:
+                step.user = result
+                step.action.target_id = result.id
+                step.action.status = "ok"
+
+    def change_members(self, steps: list[Step]) -> None:
+        by_group: dict[str, list[Step]] = defaultdict(list)
+        for step in steps:
+            by_group[step.group_source_id or step.action.target_id or step.action.name].append(step)
+        self.run_parallel(
+            [lambda group_steps=group_steps: self.change_group(group_steps) for group_steps in by_group.values()]
+        )
+
+    def change_group(self, steps: list[Step]) -> None:
+        """One group's adds and removes, chunked to the target's limit."""
+        first = steps[0]
+        group = first.group or self.created_groups.get(first.group_source_id or "")
+        if group is None:
+            why = self.failed_groups.get(first.group_source_id or "", "it was not created")
+            for step in steps:
+                step.action.status = "failed"
+                step.action.error = f"group {step.action.name} is not available: {why}"
+            return
+        adds: list[str] = []
+        removes: list[str] = []
+        unresolved: list[str] = []
+        for step in steps:
+            step.action.target_id = group.id
+            for ref in step.members:
+                user_id = ref.target_id or self.created_user_id(ref.source_id)
+                if user_id is None:
+                    unresolved.append(ref.name)
+                elif step.action.kind == "add_members":
+                    adds.append(user_id)
+                else:
+                    removes.append(user_id)
+        chunk = max(1, self.caps.member_chunk)
+
+        def write() -> None:
+            for start in range(0, max(len(adds), len(removes)), chunk):
+                self.connector.change_members(group, adds[start : start + chunk], removes[start : start + chunk])
+
+        try:
+            if adds or removes:
+                write()
+        except Exception as exc:  # noqa: BLE001 - reported on this group's actions, others go on
+            for step in steps:
+                _fail(step, exc)
+            return
+        for step in steps:
+            if step.action.kind == "add_members" and unresolved:
+                step.action.status = "failed"
+                step.action.error = "not added because their account could not be created: " + ", ".join(unresolved)
+            else:
+                step.action.status = "ok"
+
+    def created_user_id(self, source_id: str | None) -> str | None:
+        user = self.created_users.get(source_id or "")
+        return user.id if user is not None else None
+
+    def remember(self, step: Step) -> None:
+        """Note created objects (and why a create failed) for the phases that follow."""
+        kind = step.action.kind
+        if kind == "create_user":
+            if step.action.status == "ok" and step.user is not None:
+                self.created_users[step.action.source_id] = step.user
+            else:
+                self.failed_users[step.action.source_id] = step.action.error or "failed"
+        elif kind == "create_group":
+            if step.action.status == "ok" and step.group is not None:
+                self.created_groups[step.group_source_id] = step.group
+            else:
+                self.failed_groups[step.group_source_id] = step.action.error or "failed"
+
+    def record_state(self, plan: Plan) -> list[dict[str, Any]]:
+        """Record the links of created and linked objects, forget deleted ones, save the file."""
+        state = self.state
+        if state is None:
+            return []
+        for step in plan.steps:
+            action = step.action
+            if action.status != "ok" or not action.target_id:
+                continue
+            if self.caps.user_link == "state":
+                if action.kind in ("create_user", "link_user"):
+                    state.set_user(action.target_id, step.link)
+                elif action.kind == "delete_user":
+                    state.forget_user(action.target_id)
+            if self.caps.group_link == "state":
+                if action.kind in ("create_group", "link_group"):
+                    state.set_group(action.target_id, step.link)
+                elif action.kind == "delete_group":
+                    state.forget_group(action.target_id)
+        for user_id in plan.stale_user_links:
+            state.forget_user(user_id)
+        for group_id in plan.stale_group_links:
+            state.forget_group(group_id)
+        try:
+            save_state(state)
+        except ProvisioningError as exc:
+            # The writes are done; losing the report over the state file would hide them.
+            return [{"kind": "save_state", "object_type": "state", "name": state.path, "error": exc.message}]
+        return []
+
+
+# -- small helpers -----------------------------------------------------------------------------
+
+
+def _attempt(step: Step, write: Callable[[], None]) -> None:
+    try:
+        write()
+    except Exception as exc:  # noqa: BLE001 - one object's failure is reported and the others go on
+        _fail(step, exc)
+    else:
+        step.action.status = "ok"
+
+
+def _fail(step: Step, exc: BaseException) -> None:
+    step.action.status = "failed"
+    step.action.error = exc.message if isinstance(exc, ProvisioningError) else f"{type(exc).__name__}: {exc}"
+
+
+def _parallel(function: Callable[[Any], Any], items: list[Any], max_workers: int) -> list[Any]:
+    """``[function(item) for item in items]`` with bounded concurrency; the first error propagates."""
+    if max_workers == 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        return list(pool.map(function, items))
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict, set, tuple)) and len(value) == 0)
+
+
+def _is_key_value(value: Any, key: str) -> bool:
+    return isinstance(value, str) and value.lower() == key.lower()
+
+
+def values_equal(wanted: Any, current: Any) -> bool:
+    """Whether a target value already holds the desired one.
+
+    None, "" and empty lists/dicts are all "absent". Dicts compare on the desired sub-attributes
+    only (a service may add its own, e.g. SCIM ``display``). Lists compare as multisets: the order
+    of multi-valued attributes (emails, phone numbers) carries no meaning. Scalars compare exactly,
+    booleans only with booleans (so ``True`` is not ``1``).
+    """
+    if _is_empty(wanted) or _is_empty(current):
+        return _is_empty(wanted) and _is_empty(current)
+    if isinstance(wanted, Mapping) and isinstance(current, Mapping):
+        return all(values_equal(value, current.get(name)) for name, value in wanted.items())
+    if isinstance(wanted, (list, tuple)) and isinstance(current, (list, tuple)):
+        wanted_items = [item for item in wanted if not _is_empty(item)]
+        unmatched = [item for item in current if not _is_empty(item)]
+        if len(wanted_items) != len(unmatched):
+            return False
+        for item in wanted_items:
+            for index, candidate in enumerate(unmatched):
+                if values_equal(item, candidate):
+                    del unmatched[index]
+                    break
+            else:
+                return False
+        return True
+    if isinstance(wanted, bool) or isinstance(current, bool):
+        return type(wanted) is type(current) and wanted == current
+    return wanted == current
+
+
+def _redact(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        path: (_REDACTED if any(word in path.lower() for word in _SECRET_WORDS) and value is not None else value)
+        for path, value in values.items()
+    }
