@@ -8,7 +8,9 @@ BUILD := .build
 # ansible and pytest find the collection through this tree (a symlink to the checkout).
 COLLECTIONS := $(abspath $(BUILD)/collections)
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/idsync/provisioning
-SANITY_TREE := $(BUILD)/sanity/ansible_collections/idsync/provisioning
+# Outside the checkout: inside a git work tree ansible-test would only see git's files and skip ours.
+SANITY_ROOT ?= $(or $(TMPDIR),/tmp)/idsync-provisioning-sanity
+SANITY_TREE := $(SANITY_ROOT)/ansible_collections/idsync/provisioning
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -46,7 +48,7 @@ sanity: venv
 	@mkdir -p $(HOME)/.ansible/test/cache
 	@printf 'import ensurepip\nensurepip.bootstrap(upgrade=True)\n' > $(HOME)/.ansible/test/cache/get_pip_24_2.py
 	@rm -rf $(SANITY_TREE) && mkdir -p $(SANITY_TREE)
-	@git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} $(SANITY_TREE)/ 2>/dev/null || true
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_TREE)/
 	cd $(SANITY_TREE) && $(abspath $(BIN))/ansible-test sanity --requirements --python 3.11 --color no
 
 lint: venv

@@ -9,7 +9,7 @@ name: ldap_source
 short_description: Read the users and groups in scope from an LDAP directory
 version_added: 0.1.0
 author:
-  - idsync.provisioning developers
+  - idsync.provisioning developers (@idsync)
 description:
   - Reads users and groups from Active Directory, OpenLDAP or 389-DS with paged searches and
     returns them as plain records, ready for attribute mapping and the per-object modules.

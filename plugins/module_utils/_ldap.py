@@ -479,7 +479,7 @@ class LdapReader:
         """Member DNs, following AD's ranged retrieval (``member;range=0-1499``) to the end."""
         members: list[str] = []
         for key, values in (entry.get("raw_attributes") or {}).items():
-            base_name, _, option = key.partition(";")
+            base_name, _sep, option = key.partition(";")
             if base_name.lower() not in {m.lower() for m in MEMBER_ATTRIBUTES}:
                 continue
             members.extend(v.decode("utf-8") for v in values)

@@ -116,7 +116,7 @@ def _parse_simple(item: str) -> Node:
     op = {":": "ext", "~": "approx", ">": "ge", "<": "le"}.get(item[idx - 1], "eq")
     left, right = (item[:idx], item[idx + 1 :]) if op == "eq" else (item[: idx - 1], item[idx + 1 :])
     if op == "ext":
-        attribute, _, rule = left.partition(":")
+        attribute, _sep, rule = left.partition(":")
         if rule.lower().startswith("dn:") or not attribute:
             raise FilterError(f"extensible match {item!r} is not supported (only attr:rule:=value)")
         rule = rule.rstrip(":")
