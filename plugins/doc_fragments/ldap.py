@@ -43,6 +43,7 @@ options:
     description:
       - A PEM file of CA certificates that signed the server certificate.
       - The system trust store is used when not set.
+      - May come from the environment variable E(LDAP_CA_PATH).
     type: path
   connect_timeout:
     description: Seconds to wait for the TCP connection to each server.
@@ -147,6 +148,9 @@ options:
   bind_pw:
     env:
       - name: LDAP_BIND_PW
+  ca_path:
+    env:
+      - name: LDAP_CA_PATH
 """
 
     # The same options as the suboptions of a sync module's ``source``.
@@ -190,6 +194,8 @@ options:
         description:
           - A PEM file of CA certificates that signed the server certificate.
           - The system trust store is used when not set.
+        - May come from the environment variable E(LDAP_CA_PATH).
+      - May come from the environment variable E(LDAP_CA_PATH).
         type: path
       connect_timeout:
         description: Seconds to wait for the TCP connection to each server.

@@ -105,7 +105,12 @@ _OPTION_SPEC: dict[str, dict[str, Any]] = {
     "nested_groups": {"type": "bool", "default": False},
     "page_size": {"type": "int", "default": 500},
 }
-ENV_FALLBACKS = {"server_uri": "LDAP_SERVER_URI", "bind_dn": "LDAP_BIND_DN", "bind_pw": "LDAP_BIND_PW"}
+ENV_FALLBACKS = {
+    "server_uri": "LDAP_SERVER_URI",
+    "bind_dn": "LDAP_BIND_DN",
+    "bind_pw": "LDAP_BIND_PW",
+    "ca_path": "LDAP_CA_PATH",
+}
 
 
 def source_argument_spec(env_fallback: Callable | None = None) -> dict[str, Any]:
