@@ -20,6 +20,7 @@ from __future__ import annotations
 import email.utils
 import json as jsonlib
 import re
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -221,9 +222,11 @@ class HttpClient:
             self._auth_hook = auth
         elif auth is not None:
             raise ValueError("auth must be a callable, a (user, password) tuple or a requests auth object")
-        # "GET /Users/{id}" -> number of HTTP requests sent (retries included).
+        # "GET /Users/{id}" -> number of HTTP requests sent (retries included). The engine calls
+        # connectors from several threads: the counters are updated under a lock.
         self.stats: dict[str, int] = {}
         self.retried = 0
+        self._stats_lock = threading.Lock()
 
     def close(self) -> None:
         self.session.close()
@@ -284,7 +287,8 @@ class HttpClient:
                 if isinstance(decorated, dict):
                     request_headers = decorated
             data = jsonlib.dumps(json) if json is not None else None
-            self.stats[counter_key] = self.stats.get(counter_key, 0) + 1
+            with self._stats_lock:
+                self.stats[counter_key] = self.stats.get(counter_key, 0) + 1
             try:
                 response = self.session.request(
                     method,
@@ -331,7 +335,8 @@ class HttpClient:
         return min(self.backoff * (2**attempt), self.max_wait)
 
     def _wait(self, seconds: float) -> None:
-        self.retried += 1
+        with self._stats_lock:
+            self.retried += 1
         self.sleep(min(max(seconds, 0.0), self.max_wait))
 
     def _raise_for(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -270,6 +271,7 @@ class ScimConnector(Connector):
         link_attribute: bool = True,
         group_external_id: bool = True,
         exclude_members_in_list: bool = True,
+        remove_members_by_value: bool = False,
         users_endpoint: str = "/Users",
         groups_endpoint: str = "/Groups",
         client: HttpClient | None = None,
@@ -302,25 +304,30 @@ class ScimConnector(Connector):
         self.link_attribute = link_attribute
         self.group_external_id = group_external_id
         self.exclude_members_in_list = exclude_members_in_list
+        self.remove_members_by_value = remove_members_by_value
         self.users_endpoint = "/" + users_endpoint.strip("/")
         self.groups_endpoint = "/" + groups_endpoint.strip("/")
         self._features: ServiceFeatures | None = None
+        self._features_lock = threading.Lock()  # the engine calls from several threads: read it once
 
     # -- service configuration -----------------------------------------------------------
     @property
     def features(self) -> ServiceFeatures:
         """``/ServiceProviderConfig``, read once."""
-        if self._features is None:
-            try:
-                config = self.client.request("GET", "/ServiceProviderConfig")
-            except ProvisioningError as exc:
-                if exc.status not in (404, 501):
-                    raise
-                # No readable configuration: assume the common subset (PATCH and filters, no bulk).
-                self._features = ServiceFeatures(announced=False)
-            else:
-                self._features = ServiceFeatures.from_resource(config if isinstance(config, dict) else {})
+        with self._features_lock:
+            if self._features is None:
+                self._features = self._read_features()
         return self._features
+
+    def _read_features(self) -> ServiceFeatures:
+        try:
+            config = self.client.request("GET", "/ServiceProviderConfig", expected=(200,))
+        except ProvisioningError as exc:
+            if exc.status not in (404, 501):
+                raise
+            # No readable configuration: assume the common subset (PATCH and filters, no bulk).
+            return ServiceFeatures(announced=False)
+        return ServiceFeatures.from_resource(config if isinstance(config, dict) else {})
 
     @property
     def patch_enabled(self) -> bool:
@@ -711,20 +718,27 @@ class ScimConnector(Connector):
             self._replace_members(group, add, remove)
         else:
             location = self._location(self.groups_endpoint, group.id)
-            chunk = self.member_chunk
-            # No If-Match here: each add/remove is self-contained, and a version check would only
-            # force re-reads of the (possibly large) member list.
-            for start in range(0, len(add), chunk):
-                values = [{"value": member} for member in add[start : start + chunk]]
-                self._send_patch(location, [{"op": "add", "path": "members", "value": values}])
-            for start in range(0, len(remove), chunk):
-                operations = [
-                    {"op": "remove", "path": f"members[value eq {filter_literal(member)}]"}
-                    for member in remove[start : start + chunk]
-                ]
-                self._send_patch(location, operations)
+            # Adds and removes share requests, at most member_chunk ids in each. No If-Match: each
+            # operation is self-contained, and a version check would only force re-reads of the
+            # (possibly large) member list.
+            changes = [("add", member) for member in add] + [("remove", member) for member in remove]
+            for start in range(0, len(changes), self.member_chunk):
+                self._send_patch(location, self._member_operations(changes[start : start + self.member_chunk]))
         if group.members is not None:
             group.members = (group.members | adding) - set(remove)
+
+    def _member_operations(self, changes: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        added = [{"value": member} for kind, member in changes if kind == "add"]
+        removed = [member for kind, member in changes if kind == "remove"]
+        operations: list[dict[str, Any]] = []
+        if added:
+            operations.append({"op": "add", "path": "members", "value": added})
+        if removed and self.remove_members_by_value:
+            # The form some services want instead of a filter (RFC 7644 allows both).
+            operations.append({"op": "remove", "path": "members", "value": [{"value": m} for m in removed]})
+        elif removed:
+            operations += [{"op": "remove", "path": f"members[value eq {filter_literal(m)}]"} for m in removed]
+        return operations
 
     def _replace_members(self, group: TargetGroup, add: list[str], remove: list[str]) -> None:
         """PUT fallback: the whole group, members included, under If-Match when possible."""

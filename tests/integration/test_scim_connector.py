@@ -6,12 +6,18 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
+from support.http_faults import Reply, ScriptedHttpServer
 from support.scim_server import ENTERPRISE_SCHEMA, service_provider_config
 
 from ansible_collections.idsync.provisioning.plugins.module_utils._http import AmbiguousRequestError, HttpClient
-from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError, TargetUser
+from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
+    ProvisioningError,
+    TargetGroup,
+    TargetUser,
+)
 from ansible_collections.idsync.provisioning.plugins.module_utils.scim import ScimConnector, ScimPath
 
 EMPLOYEE_NUMBER = f"{ENTERPRISE_SCHEMA}:employeeNumber"
@@ -173,6 +179,7 @@ def test_update_patches_only_the_changed_paths_and_keeps_unmapped_attributes(sci
         title="Boss",
         nickName="JJ",
         name={"givenName": "John", "familyName": "Smith"},
+        emails=[{"type": "home", "value": "js@home.example"}],
         **{ENTERPRISE_SCHEMA: {"employeeNumber": "7", "department": "Sales"}},
     )
     connector = connect(scim_server)
@@ -189,7 +196,11 @@ def test_update_patches_only_the_changed_paths_and_keeps_unmapped_attributes(sci
     assert stored[ENTERPRISE_SCHEMA] == {"employeeNumber": "8", "department": "Sales"}
     assert stored["title"] == "Boss"  # unmapped: untouched
     assert "nickName" not in stored
-    assert stored["emails"] == [{"type": "work", "value": "jane@example.com"}]
+    # No work email yet: "add" (a "replace" on a filter matching nothing is a 400 noTarget).
+    assert sorted((e["type"], e["value"]) for e in stored["emails"]) == [
+        ("home", "js@home.example"),
+        ("work", "jane@example.com"),
+    ]
     assert stored["externalId"] == "idsync:js"
     assert patch_and_put_counts(connector) == (1, 0)
     # The record follows the write, so the engine's next comparison sees no change.
@@ -364,6 +375,18 @@ def test_groups_create_rename_and_members_in_chunks(scim_server):
     assert connector.group_members(group) == set(ids[3:])
 
 
+def test_adds_and_removes_share_requests_within_the_chunk(scim_server):
+    connector = connect(scim_server, member_chunk=2)
+    a, b, c = (scim_server.seed_user(name)["id"] for name in "abc")
+    seeded = scim_server.seed_group("Mixed", (c,))
+    group = next(iter(connector.list_groups()))
+
+    connector.change_members(group, add=[a, b], remove=[c])
+
+    assert {m["value"] for m in scim_server.get(f"/Groups/{seeded['id']}")["members"]} == {a, b}
+    assert connector.client.stats["PATCH /Groups/{id}"] == 2  # 3 ids, 2 per request
+
+
 def test_list_groups_leaves_members_out_and_fetches_them_on_demand(scim_server):
     user = scim_server.seed_user("in-group")
     seeded = scim_server.seed_group("Sales", (user["id"],), externalId="idsync:g-sales")
@@ -443,3 +466,32 @@ def test_read_path_understands_scim_paths():
     assert connector.read_path(resource, 'phoneNumbers[type eq "work"].value') is None
     with pytest.raises(ProvisioningError, match="unsupported"):
         ScimPath.parse('emails[type co "w"].value')
+
+
+def test_a_service_without_readable_configuration_gets_conservative_defaults():
+    with ScriptedHttpServer() as server:
+        server.script(Reply(404, {"detail": "no such endpoint"}))
+        connector = ScimConnector(server.url, token="t")
+
+        assert connector.capabilities.create_batch == 1  # no bulk unless announced
+        assert connector.patch_enabled and not connector.etag_enabled
+        assert connector.features.announced is False
+        assert [r.path for r in server.requests] == ["/ServiceProviderConfig"]
+
+
+def test_remove_members_by_value_sends_the_value_form():
+    # scim2-server refuses this form (400 invalidValue: "a remove operation carries no value");
+    # the option is for services that do not understand filters in paths.
+    with ScriptedHttpServer() as server:
+        server.script(Reply(200, {"patch": {"supported": True}}), Reply(204))
+        connector = ScimConnector(server.url, token="t", remove_members_by_value=True)
+        group = TargetGroup(id="g1", name="G", members={"u1", "u2"})
+
+        connector.change_members(group, add=["u3"], remove=["u1"])
+
+        body = json.loads(server.requests[1].body)
+        assert body["Operations"] == [
+            {"op": "add", "path": "members", "value": [{"value": "u3"}]},
+            {"op": "remove", "path": "members", "value": [{"value": "u1"}]},
+        ]
+        assert group.members == {"u2", "u3"}
