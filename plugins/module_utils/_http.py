@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC
+from datetime import timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -124,7 +124,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        when = when.replace(tzinfo=timezone.utc)  # noqa: UP017 - datetime.UTC is Python 3.11+, targets may be older
     current = now if now is not None else time.time()
     return max(0.0, when.timestamp() - current)
 

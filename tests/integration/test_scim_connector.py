@@ -203,8 +203,17 @@ def test_update_patches_only_the_changed_paths_and_keeps_unmapped_attributes(sci
     ]
     assert stored["externalId"] == "idsync:js"
     assert patch_and_put_counts(connector) == (1, 0)
-    # The record follows the write, so the engine's next comparison sees no change.
+
+    connector.update_user(user, {WORK_EMAIL: "jane.smith@example.com"})  # now a match: "replace"
+
+    emails = scim_server.get(f"/Users/{seeded['id']}")["emails"]
+    assert sorted((e["type"], e["value"]) for e in emails) == [
+        ("home", "js@home.example"),
+        ("work", "jane.smith@example.com"),
+    ]
+    # The record follows the writes, so the engine's next comparison sees no change.
     assert connector.read_path(user.resource, "name.givenName") == "Jane"
+    assert connector.read_path(user.resource, WORK_EMAIL) == "jane.smith@example.com"
     assert user.link == "idsync:js"
 
 
