@@ -235,6 +235,33 @@ def plan(
     return planner.build(list(desired_users), groups, list(source_errors))
 
 
+@dataclass
+class _Index:
+    """Target objects arranged for matching."""
+
+    owned: dict[str, Any]  # source id -> the object carrying our marker for it
+    twice_marked: set[str]  # ids of objects whose marker an earlier object already carries
+    by_key: dict[str, list[Any]]  # lower-cased key or name -> objects
+    managed: int  # how many this run could deprovision: the base of percentage thresholds
+
+
+@dataclass
+class _KeyMatch:
+    """The outcome of matching an unlinked source object by key or name (U1, G1)."""
+
+    verdict: str  # create | link | skip | refuse
+    target: Any = None
+    why: str | None = None
+
+
+def _user_action(kind: str, name: str, source_id: str | None, target_id: str | None = None, **fields: Any) -> Action:
+    return Action(kind=kind, object_type="user", name=name, source_id=source_id, target_id=target_id, **fields)
+
+
+def _group_action(kind: str, name: str, source_id: str | None, target_id: str | None = None, **fields: Any) -> Action:
+    return Action(kind=kind, object_type="group", name=name, source_id=source_id, target_id=target_id, **fields)
+
+
 class _Planner:
     def __init__(self, connector: Connector, policy: Policy, state: OwnershipState | None, max_workers: int):
         if max_workers < 1:
@@ -250,7 +277,10 @@ class _Planner:
         # Filled while planning users, used for memberships.
         self.user_by_id: dict[str, TargetUser] = {}
         self.member_refs: dict[str, MemberRef] = {}
+        # Target users whose memberships are left as they are: protected, unreadable in the
+        # source, in a conflict, or about to be deleted (their memberships go with them).
         self.keep_member_ids: set[str] = set()
+        self.empty_sources: list[str] = []
 
     # -- helpers --------------------------------------------------------------------------
     def marker(self, source_id: str) -> str:
@@ -280,31 +310,89 @@ class _Planner:
         return step
 
     def refuse(self, kind: str, object_type: str, name: str, source_id: str | None, why: str, target_id=None) -> None:
-        """An action decided against at planning time: failed, so the task fails and says why."""
-        self.add(
-            Action(
-                kind=kind,
-                object_type=object_type,
-                name=name,
-                source_id=source_id,
-                target_id=target_id,
-                status="failed",
-                error=why,
-            )
-        )
+        """An action decided against at planning time: failed, so the task fails and says why.
+
+        A conflict is never resolved by writes: the disputed account keeps its memberships too.
+        """
+        if object_type == "user" and target_id:
+            self.keep_member_ids.add(target_id)
+        action = Action(kind=kind, object_type=object_type, name=name, source_id=source_id, target_id=target_id)
+        action.status, action.error = "failed", why
+        self.add(action)
 
     def skip(self, kind: str, object_type: str, name: str, source_id: str | None, why: str, target_id=None) -> None:
-        self.add(
-            Action(
-                kind=kind,
-                object_type=object_type,
-                name=name,
-                source_id=source_id,
-                target_id=target_id,
-                status="skipped",
-                reason=why,
+        """An action left out on purpose (a protected object): reported, not a failure."""
+        if object_type == "user" and target_id:
+            self.keep_member_ids.add(target_id)
+        action = Action(kind=kind, object_type=object_type, name=name, source_id=source_id, target_id=target_id)
+        action.status, action.reason = "skipped", why
+        self.add(action)
+
+    def first_of_each_id(self, desired: list[Any], object_type: str) -> Iterable[Any]:
+        seen: set[str] = set()
+        for item in desired:
+            if item.source_id in seen:
+                name = item.key if object_type == "user" else item.name
+                why = "the source has this stable id twice"
+                self.refuse(f"create_{object_type}", object_type, name, item.source_id, why)
+                continue
+            seen.add(item.source_id)
+            yield item
+
+    def index(self, objects: list[Any], key_of: Callable[[Any], str], link_of: Callable[[Any], str | None]) -> _Index:
+        index = _Index(owned={}, twice_marked=set(), by_key=defaultdict(list), managed=0)
+        for obj in objects:
+            key = key_of(obj)
+            index.by_key[key.lower()].append(obj)
+            source_id = self.owned_source_id(link_of(obj))
+            if not self.is_protected(key) and (source_id is not None or self.policy.ownership == "authoritative"):
+                index.managed += 1
+            if source_id is None:
+                continue
+            if source_id in index.owned:
+                index.twice_marked.add(obj.id)
+            else:
+                index.owned[source_id] = obj
+        return index
+
+    def match_by_key(
+        self, key: str, index: _Index, claimed: set[str], link_of: Callable[[Any], str | None], noun: str, word: str
+    ) -> _KeyMatch:
+        """The target object with this key (case-insensitively), if this provisioner may take it."""
+        candidates = index.by_key.get(key.lower(), [])
+        if not candidates:
+            return _KeyMatch("create")
+        if len(candidates) > 1:
+            ids = ", ".join(candidate.id for candidate in candidates)
+            return _KeyMatch("refuse", why=f"several {noun}s have this {word}: {ids}")
+        target = candidates[0]
+        link = link_of(target)
+        if target.id in claimed:
+            why = f"{noun} {target.id} has this {word} but is linked to another directory object"
+        elif self.is_protected(key):
+            return _KeyMatch("skip", target, f"the {noun} is protected")
+        elif self.owned_source_id(link) is not None:
+            # Its own source object is gone (else it would be claimed); giving it to a different
+            # directory object could hand one person's data to another.
+            why = (
+                f"{noun} {target.id} has this {word} but carries the marker {link!r} of another directory"
+                " object; clear it on the target to relink"
             )
-        )
+        elif link and self.policy.ownership == "linked":
+            why = (
+                f"{noun} {target.id} has this {word} but carries a marker of another provisioner ({link!r});"
+                " not taken over in linked mode"
+            )
+        else:
+            return _KeyMatch("link", target)
+        return _KeyMatch("refuse", target, why)
+
+    def decline(self, match: _KeyMatch, kind: str, object_type: str, name: str, source_id: str) -> None:
+        target_id = match.target.id if match.target is not None else None
+        if match.verdict == "skip":
+            self.skip(kind, object_type, name, source_id, match.why, target_id)
+        else:
+            self.refuse(kind, object_type, name, source_id, match.why, target_id)
 
     # -- the whole plan -------------------------------------------------------------------
     def build(
@@ -315,6 +403,9 @@ class _Planner:
         # Every list read happens here, before any decision and long before any write.
         target_users = self.read_users(desired_users)
         target_groups = list(self.connector.list_groups()) if manage_groups else []
+        if manage_groups and self.caps.group_link == "state":
+            present = {group.id for group in target_groups}
+            self.plan.stale_group_links = sorted(set(self.state.groups) - present)
 
         for error in errors:
             self.refuse(f"map_{error.object_type}", error.object_type, error.name, error.source_id, error.message)
@@ -322,6 +413,7 @@ class _Planner:
         if manage_groups:
             self.plan_groups(desired_groups or [], target_groups, errors)
         self.plan.steps.sort(key=lambda step: _PHASE_OF.get(step.action.kind, -1))
+        self.check_empty_source()
         self.check_thresholds()
         return self.plan
 
@@ -355,6 +447,11 @@ class _Planner:
         found = _parallel(self.connector.find_user, keys, self.max_workers)
         users = {user.id: user for user in found if user is not None}
         missing = [user_id for user_id in self.state.users if user_id not in users]
+        if missing and type(self.connector).get_user is Connector.get_user:
+            raise ProvisioningError(
+                f"{type(self.connector).__name__} cannot list users and does not implement get_user: the"
+                " accounts in the state file cannot be checked"
+            )
         for user_id, user in zip(missing, _parallel(self.connector.get_user, missing, self.max_workers), strict=True):
             if user is None:
                 self.plan.stale_user_links.append(user_id)
@@ -366,137 +463,61 @@ class _Planner:
     def plan_users(self, desired: list[DesiredUser], targets: list[TargetUser], errors: list[RecordError]) -> None:
         policy = self.policy
         self.user_by_id = {user.id: user for user in targets}
+        index = self.index(targets, lambda user: user.key, self.user_link)
+        self.plan.managed_users = index.managed
+        if index.managed and not desired and not any(error.object_type == "user" for error in errors):
+            self.empty_sources.append(f"the source has no users but {index.managed} target accounts are managed")
         errored = {error.source_id for error in errors if error.object_type == "user" and error.source_id}
-        owned: dict[str, TargetUser] = {}
-        twice_marked: set[str] = set()  # ids of accounts whose marker another account already has
-        by_key: dict[str, list[TargetUser]] = defaultdict(list)
-        for user in targets:
-            by_key[user.key.lower()].append(user)
-            source_id = self.owned_source_id(self.user_link(user))
-            if source_id is None:
-                continue
-            if source_id in owned:
-                twice_marked.add(user.id)
-            else:
-                owned[source_id] = user
-
-        managed = [
-            user
-            for user in targets
-            if not self.is_protected(user.key)
-            and (self.owned_source_id(self.user_link(user)) is not None or policy.ownership == "authoritative")
-        ]
-        self.plan.managed_users = len(managed)
-        source_is_empty = not desired and not any(error.object_type == "user" for error in errors)
-        if source_is_empty and managed and not policy.allow_empty_source:
-            raise ProvisioningError(
-                f"the source has no users but {len(managed)} target accounts are managed: refusing to"
-                " deprovision them all (set allow_empty_source to allow it)",
-                details=self.plan.as_dict(),
-            )
-
-        in_scope = {user.source_id for user in desired if not user.disabled or policy.provision_disabled_users}
         desired_ids = {user.source_id for user in desired}
         claimed: set[str] = set()
 
-        # Pass 1: links (follow the stable id, so key changes are updates).
+        # Pass 1: links. They follow the stable id, so a key change is an update (U3).
         unlinked: list[DesiredUser] = []
-        for user in desired:
-            target = owned.get(user.source_id)
+        for user in self.first_of_each_id(desired, "user"):
+            in_scope = not user.disabled or policy.provision_disabled_users
+            target = index.owned.get(user.source_id)
             if target is None:
-                if user.source_id in in_scope:
+                if in_scope:
                     unlinked.append(user)
                 continue
             claimed.add(target.id)
             if self.is_protected(target.key):
-                self.keep_member_ids.add(target.id)
                 self.skip("update_user", "user", target.key, user.source_id, "the account is protected", target.id)
-            elif user.disabled and not policy.provision_disabled_users:
+            elif not in_scope:
                 self.deprovision(target, user.source_id, "disabled in the directory")
             else:
                 self.plan_existing_user(user, target, newly_linked=False)
 
-        # Pass 2: key matches (U1) and creates (U2), for in-scope users without a linked account.
+        # Pass 2: in-scope users without a linked account are linked by key (U1) or created (U2).
         planned_keys: dict[str, str] = {}
         for user in unlinked:
-            key = user.key.lower()
-            if key in planned_keys:
-                self.refuse(
-                    "create_user", "user", user.key, user.source_id, f"key also mapped from {planned_keys[key]}"
-                )
+            first = planned_keys.setdefault(user.key.lower(), user.source_id)
+            if first != user.source_id:
+                self.refuse("create_user", "user", user.key, user.source_id, f"key also mapped from {first}")
                 continue
-            planned_keys[key] = user.source_id
-            candidates = by_key.get(key, [])
-            if not candidates:
+            match = self.match_by_key(user.key, index, claimed, self.user_link, "account", "key")
+            if match.verdict == "create":
                 self.create_user(user)
-                continue
-            if len(candidates) > 1:
-                ids = ", ".join(candidate.id for candidate in candidates)
-                self.refuse("link_user", "user", user.key, user.source_id, f"several accounts have this key: {ids}")
-                continue
-            target = candidates[0]
-            link = self.user_link(target)
-            if target.id in claimed:
-                self.refuse(
-                    "link_user",
-                    "user",
-                    user.key,
-                    user.source_id,
-                    f"account {target.id} has this key but is linked to another directory object",
-                    target.id,
-                )
-            elif self.is_protected(target.key):
-                self.skip("link_user", "user", user.key, user.source_id, "the account is protected", target.id)
-            elif self.owned_source_id(link) is not None:
-                # Its own source is gone (else it would be claimed); taking it for a different
-                # directory object could hand one person's data to another.
-                self.refuse(
-                    "link_user",
-                    "user",
-                    user.key,
-                    user.source_id,
-                    f"account {target.id} has this key but carries the marker {link!r} of another directory"
-                    " object; clear it on the account to relink",
-                    target.id,
-                )
-            elif link and policy.ownership == "linked":
-                self.refuse(
-                    "link_user",
-                    "user",
-                    user.key,
-                    user.source_id,
-                    f"account {target.id} has this key but carries a marker of another provisioner ({link!r});"
-                    " not taken over in linked mode",
-                    target.id,
-                )
+            elif match.verdict == "link":
+                claimed.add(match.target.id)
+                self.plan_existing_user(user, match.target, newly_linked=True)
             else:
-                claimed.add(target.id)
-                self.plan_existing_user(user, target, newly_linked=True)
+                self.decline(match, "link_user", "user", user.key, user.source_id)
 
-        # Accounts no desired user matched: ours (source gone or out of scope) or, in
-        # authoritative mode, anyone's except the protected ones.
+        # Accounts no source user claimed: ours whose source is gone or out of scope (U4) and, in
+        # authoritative mode, everyone's except the protected ones.
         for target in targets:
-            if target.id in claimed or self.is_protected(target.key):
-                if self.is_protected(target.key):
-                    self.keep_member_ids.add(target.id)
+            if target.id in claimed:
                 continue
             source_id = self.owned_source_id(self.user_link(target))
-            if source_id is not None:
-                if source_id in errored:
-                    # Present in the source but unreadable: neither ours to remove nor to update.
-                    self.keep_member_ids.add(target.id)
-                elif source_id in desired_ids and target.id in twice_marked:
-                    self.refuse(
-                        "link_user",
-                        "user",
-                        target.key,
-                        source_id,
-                        f"another account carries the same marker {self.marker(source_id)!r}",
-                        target.id,
-                    )
-                    self.keep_member_ids.add(target.id)
-                else:
-                    self.deprovision(target, source_id, "no longer in the directory or out of scope")
+            if self.is_protected(target.key) or source_id in errored:
+                # Protected, or present in the source but unreadable: not ours to remove.
+                self.keep_member_ids.add(target.id)
+            elif source_id in desired_ids and target.id in index.twice_marked:
+                why = f"another account carries the same marker {self.marker(source_id)!r}"
+                self.refuse("link_user", "user", target.key, source_id, why, target.id)
+            elif source_id is not None:
+                self.deprovision(target, source_id, "no longer in the directory or out of scope")
             elif policy.ownership == "authoritative":
                 self.deprovision(target, None, "not in the source (authoritative mode)")
 
@@ -507,52 +528,40 @@ class _Planner:
             changes, before = self.user_changes(desired, target)
         marker = self.marker(desired.source_id)
         if newly_linked:
-            self.add(
-                Action(
-                    kind="link_user",
-                    object_type="user",
-                    name=desired.key,
-                    source_id=desired.source_id,
-                    target_id=target.id,
-                    before=_redact({"link": self.user_link(target), **before}),
-                    after=_redact({"link": marker, **changes}),
-                    changes=_redact(changes),
-                ),
-                user=target,
-                changes=changes,
-                link=marker,
+            # One write sets the marker and the changed attributes together.
+            action = _user_action(
+                "link_user",
+                desired.key,
+                desired.source_id,
+                target.id,
+                before=_redact({"link": self.user_link(target), **before}),
+                after=_redact({"link": marker, **changes}),
+                changes=_redact(changes),
             )
+            self.add(action, user=target, changes=changes, link=marker)
         elif changes:
-            self.add(
-                Action(
-                    kind="update_user",
-                    object_type="user",
-                    name=desired.key,
-                    source_id=desired.source_id,
-                    target_id=target.id,
-                    before=_redact(before),
-                    after=_redact(changes),
-                    changes=_redact(changes),
-                ),
-                user=target,
-                changes=changes,
+            action = _user_action(
+                "update_user",
+                desired.key,
+                desired.source_id,
+                target.id,
+                before=_redact(before),
+                after=_redact(changes),
+                changes=_redact(changes),
             )
+            self.add(action, user=target, changes=changes)
         wanted_enabled = not desired.disabled
         if target.enabled != wanted_enabled and self.policy.disable_users and self.caps.can_disable:
-            reason = "enabled in the directory" if wanted_enabled else "disabled in the directory"
-            self.add(
-                Action(
-                    kind="enable_user" if wanted_enabled else "disable_user",
-                    object_type="user",
-                    name=desired.key,
-                    source_id=desired.source_id,
-                    target_id=target.id,
-                    before={"enabled": target.enabled},
-                    after={"enabled": wanted_enabled},
-                    reason=reason,
-                ),
-                user=target,
+            action = _user_action(
+                "enable_user" if wanted_enabled else "disable_user",
+                desired.key,
+                desired.source_id,
+                target.id,
+                before={"enabled": target.enabled},
+                after={"enabled": wanted_enabled},
+                reason="enabled in the directory" if wanted_enabled else "disabled in the directory",
             )
+            self.add(action, user=target)
         self.member_refs[desired.source_id] = MemberRef(name=desired.key, target_id=target.id)
 
     def user_changes(self, desired: DesiredUser, target: TargetUser) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -575,93 +584,46 @@ class _Planner:
             return
         attrs = {path: value for path, value in desired.attrs.items() if not _is_empty(value)}
         enabled = not desired.disabled
-        self.add(
-            Action(
-                kind="create_user",
-                object_type="user",
-                name=desired.key,
-                source_id=desired.source_id,
-                before={},
-                after=_redact({**attrs, "enabled": enabled}),
-            ),
-            changes=attrs,
-            link=self.marker(desired.source_id),
-            enabled=enabled,
-        )
+        after = _redact({**attrs, "enabled": enabled})
+        action = _user_action("create_user", desired.key, desired.source_id, before={}, after=after)
+        self.add(action, changes=attrs, link=self.marker(desired.source_id), enabled=enabled)
         self.member_refs[desired.source_id] = MemberRef(name=desired.key, source_id=desired.source_id)
 
     def deprovision(self, target: TargetUser, source_id: str | None, reason: str) -> None:
-        before = {"key": target.key, "enabled": target.enabled, "link": self.user_link(target)}
         if self.policy.remove_user_action == "delete":
-            if self.policy.delete_users:
-                # A deleted account leaves its groups by itself: no membership writes for it.
-                self.keep_member_ids.add(target.id)
-                self.add(
-                    Action(
-                        kind="delete_user",
-                        object_type="user",
-                        name=target.key,
-                        source_id=source_id,
-                        target_id=target.id,
-                        before=before,
-                        after={},
-                        reason=reason,
-                    ),
-                    user=target,
-                )
-        elif self.policy.disable_users and target.enabled:
-            self.add(
-                Action(
-                    kind="disable_user",
-                    object_type="user",
-                    name=target.key,
-                    source_id=source_id,
-                    target_id=target.id,
-                    before={"enabled": True},
-                    after={"enabled": False},
-                    reason=reason,
-                ),
-                user=target,
+            if not self.policy.delete_users:
+                return
+            # A deleted account leaves its groups by itself: no membership writes for it.
+            self.keep_member_ids.add(target.id)
+            before = {"key": target.key, "enabled": target.enabled, "link": self.user_link(target)}
+            action = _user_action(
+                "delete_user", target.key, source_id, target.id, before=before, after={}, reason=reason
             )
+            self.add(action, user=target)
+        elif self.policy.disable_users and target.enabled:
+            before, after = {"enabled": True}, {"enabled": False}
+            action = _user_action(
+                "disable_user", target.key, source_id, target.id, before=before, after=after, reason=reason
+            )
+            self.add(action, user=target)
 
     # -- groups ---------------------------------------------------------------------------
     def plan_groups(self, desired: list[DesiredGroup], targets: list[TargetGroup], errors: list[RecordError]) -> None:
         policy = self.policy
+        index = self.index(targets, lambda group: group.name, self.group_link)
+        self.plan.managed_groups = index.managed
+        if index.managed and not desired and not any(error.object_type == "group" for error in errors):
+            self.empty_sources.append(f"the source has no groups but {index.managed} target groups are managed")
         errored = {error.source_id for error in errors if error.object_type == "group" and error.source_id}
-        owned: dict[str, TargetGroup] = {}
-        twice_marked: set[str] = set()
-        by_name: dict[str, list[TargetGroup]] = defaultdict(list)
-        for group in targets:
-            by_name[group.name.lower()].append(group)
-            source_id = self.owned_source_id(self.group_link(group))
-            if source_id is None:
-                continue
-            if source_id in owned:
-                twice_marked.add(group.id)
-            else:
-                owned[source_id] = group
-
-        managed = [
-            group
-            for group in targets
-            if not self.is_protected(group.name)
-            and (self.owned_source_id(self.group_link(group)) is not None or policy.ownership == "authoritative")
-        ]
-        self.plan.managed_groups = len(managed)
-        source_is_empty = not desired and not any(error.object_type == "group" for error in errors)
-        if source_is_empty and managed and not policy.allow_empty_source:
-            raise ProvisioningError(
-                f"the source has no groups but {len(managed)} target groups are managed: refusing to"
-                " delete them all (set allow_empty_source to allow it)",
-                details=self.plan.as_dict(),
-            )
-
+        desired_ids = {group.source_id for group in desired}
         claimed: set[str] = set()
-        # (source group, its target group or None when created in this run)
+        # The groups whose membership this run sets: (source group, target group or None when
+        # it is created in this run).
         kept: list[tuple[DesiredGroup, TargetGroup | None]] = []
+
         unlinked: list[DesiredGroup] = []
-        for group in desired:
-            target = owned.get(group.source_id)
+        for group in self.first_of_each_id(desired, "group"):
+            target = index.owned.get(group.source_id)
             if target is None:
                 unlinked.append(group)
                 continue
@@ -671,100 +633,50 @@ class _Planner:
                 continue
             if group.name.lower() != target.name.lower() and policy.rename_groups:
                 # G3: the stable id says it is the same group; rename it, never delete + create.
-                self.add(
-                    Action(
-                        kind="rename_group",
-                        object_type="group",
-                        name=group.name,
-                        source_id=group.source_id,
-                        target_id=target.id,
-                        before={"name": target.name},
-                        after={"name": group.name},
-                        changes={"name": group.name},
-                    ),
-                    group=target,
-                    group_source_id=group.source_id,
-                    changes={"name": group.name},
+                change = {"name": group.name}
+                before = {"name": target.name}
+                action = _group_action(
+                    "rename_group", group.name, group.source_id, target.id, before=before, after=change, changes=change
                 )
+                self.add(action, group=target, group_source_id=group.source_id, changes=change)
             kept.append((group, target))
 
         planned_names: dict[str, str] = {}
         for group in unlinked:
-            name = group.name.lower()
-            if name in planned_names:
-                self.refuse(
-                    "create_group", "group", group.name, group.source_id, f"name also mapped from {planned_names[name]}"
-                )
+            first = planned_names.setdefault(group.name.lower(), group.source_id)
+            if first != group.source_id:
+                self.refuse("create_group", "group", group.name, group.source_id, f"name also mapped from {first}")
                 continue
-            planned_names[name] = group.source_id
-            candidates = by_name.get(name, [])
-            if not candidates:
+            match = self.match_by_key(group.name, index, claimed, self.group_link, "group", "name")
+            marker = self.marker(group.source_id)
+            if match.verdict == "create":
                 if policy.create_groups:
-                    self.add(
-                        Action(
-                            kind="create_group",
-                            object_type="group",
-                            name=group.name,
-                            source_id=group.source_id,
-                            before={},
-                            after={"name": group.name},
-                        ),
-                        group_source_id=group.source_id,
-                        link=self.marker(group.source_id),
+                    action = _group_action(
+                        "create_group", group.name, group.source_id, before={}, after={"name": group.name}
                     )
+                    self.add(action, group_source_id=group.source_id, link=marker)
                     kept.append((group, None))
-                continue
-            if len(candidates) > 1:
-                ids = ", ".join(candidate.id for candidate in candidates)
-                self.refuse("link_group", "group", group.name, group.source_id, f"several groups have this name: {ids}")
-                continue
-            target = candidates[0]
-            link = self.group_link(target)
-            if target.id in claimed:
-                why = f"group {target.id} has this name but is linked to another directory group"
-                self.refuse("link_group", "group", group.name, group.source_id, why, target.id)
-            elif self.is_protected(target.name):
-                self.skip("link_group", "group", group.name, group.source_id, "the group is protected", target.id)
-            elif self.owned_source_id(link) is not None:
-                why = f"group {target.id} has this name but carries the marker {link!r} of another directory group"
-                self.refuse("link_group", "group", group.name, group.source_id, why, target.id)
-            elif link and policy.ownership == "linked":
-                why = (
-                    f"group {target.id} has this name but carries a marker of another provisioner ({link!r});"
-                    " not taken over in linked mode"
+            elif match.verdict == "link":
+                claimed.add(match.target.id)
+                before, after = {"link": self.group_link(match.target)}, {"link": marker}
+                action = _group_action(
+                    "link_group", group.name, group.source_id, match.target.id, before=before, after=after
                 )
-                self.refuse("link_group", "group", group.name, group.source_id, why, target.id)
+                self.add(action, group=match.target, group_source_id=group.source_id, link=marker)
+                kept.append((group, match.target))
             else:
-                claimed.add(target.id)
-                marker = self.marker(group.source_id)
-                self.add(
-                    Action(
-                        kind="link_group",
-                        object_type="group",
-                        name=group.name,
-                        source_id=group.source_id,
-                        target_id=target.id,
-                        before={"link": link},
-                        after={"link": marker},
-                    ),
-                    group=target,
-                    group_source_id=group.source_id,
-                    link=marker,
-                )
-                kept.append((group, target))
+                self.decline(match, "link_group", "group", group.name, group.source_id)
 
-        desired_ids = {group.source_id for group in desired}
         for target in targets:
             if target.id in claimed or self.is_protected(target.name):
                 continue
             source_id = self.owned_source_id(self.group_link(target))
-            if source_id is not None:
-                if source_id in errored:
-                    continue
-                if source_id in desired_ids and target.id in twice_marked:
-                    why = f"another group carries the same marker {self.marker(source_id)!r}"
-                    self.refuse("link_group", "group", target.name, source_id, why, target.id)
-                    continue
+            if source_id in errored:
+                continue
+            if source_id in desired_ids and target.id in index.twice_marked:
+                why = f"another group carries the same marker {self.marker(source_id)!r}"
+                self.refuse("link_group", "group", target.name, source_id, why, target.id)
+            elif source_id is not None:
                 self.delete_group(target, source_id, "no longer in the directory or out of scope")
             elif policy.ownership == "authoritative":
                 self.delete_group(target, None, "not in the source (authoritative mode)")
@@ -775,21 +687,14 @@ class _Planner:
     def delete_group(self, target: TargetGroup, source_id: str | None, reason: str) -> None:
         if not self.policy.delete_groups:
             return
-        self.add(
-            Action(
-                kind="delete_group",
-                object_type="group",
-                name=target.name,
-                source_id=source_id,
-                target_id=target.id,
-                before={"name": target.name, "link": self.group_link(target)},
-                after={},
-                reason=reason,
-            ),
-            group=target,
+        before = {"name": target.name, "link": self.group_link(target)}
+        action = _group_action(
+            "delete_group", target.name, source_id, target.id, before=before, after={}, reason=reason
         )
+        self.add(action, group=target)
 
     def plan_memberships(self, kept: list[tuple[DesiredGroup, TargetGroup | None]]) -> None:
+        """G4: each kept group's members become exactly its in-scope source members."""
         # Members are read only for groups that exist and whose listing did not include them.
         to_read = [target for _, target in kept if target is not None and target.members is None]
         read = _parallel(self.connector.group_members, to_read, self.max_workers)
@@ -811,44 +716,43 @@ class _Planner:
             group_id = target.id if target is not None else None
             if to_add:
                 names = [ref.name for ref in to_add]
-                self.add(
-                    Action(
-                        kind="add_members",
-                        object_type="group",
-                        name=group.name,
-                        source_id=group.source_id,
-                        target_id=group_id,
-                        before={},
-                        after={"members": names},
-                        members=names,
-                    ),
-                    group=target,
-                    group_source_id=group.source_id,
-                    members=to_add,
+                action = _group_action(
+                    "add_members",
+                    group.name,
+                    group.source_id,
+                    group_id,
+                    before={},
+                    after={"members": names},
+                    members=names,
                 )
+                self.add(action, group=target, group_source_id=group.source_id, members=to_add)
             if to_remove:
                 names = [ref.name for ref in to_remove]
-                self.add(
-                    Action(
-                        kind="remove_members",
-                        object_type="group",
-                        name=group.name,
-                        source_id=group.source_id,
-                        target_id=group_id,
-                        before={"members": names},
-                        after={},
-                        members=names,
-                    ),
-                    group=target,
-                    group_source_id=group.source_id,
-                    members=to_remove,
+                action = _group_action(
+                    "remove_members",
+                    group.name,
+                    group.source_id,
+                    group_id,
+                    before={"members": names},
+                    after={},
+                    members=names,
                 )
+                self.add(action, group=target, group_source_id=group.source_id, members=to_remove)
 
     def user_name(self, user_id: str) -> str:
         user = self.user_by_id.get(user_id)
         return user.key if user is not None else user_id
 
     # -- safety ---------------------------------------------------------------------------
+    def check_empty_source(self) -> None:
+        # An empty answer is more often a wrong base DN or filter than an empty company.
+        if self.empty_sources and not self.policy.allow_empty_source:
+            raise ProvisioningError(
+                "; ".join(self.empty_sources) + ": refusing to deprovision them all (set allow_empty_source"
+                " to allow it); nothing was written",
+                details=self.plan.as_dict(),
+            )
+
     def check_thresholds(self) -> None:
         counts = self.plan.counts()
         checks = (

@@ -52,9 +52,9 @@ def kinds(the_plan) -> list[str]:
 
 def test_U1_links_existing_user_by_key_case_insensitively():
     target = MemoryConnector()
-    existing = target.seed_user("Alice", {"name.givenName": "Al"})
+    existing = target.seed_user("ALICE", {"name.givenName": "Al"})
 
-    the_plan, report = sync(target, [person("s1", "alice", **{"name.givenName": "Alice"})])
+    the_plan, report = sync(target, [person("s1", "Alice", **{"name.givenName": "Alice"})])
 
     assert kinds(the_plan) == ["link_user"]
     assert len(target.users) == 1, "linked, not duplicated"
@@ -62,7 +62,7 @@ def test_U1_links_existing_user_by_key_case_insensitively():
     assert stored.link == PREFIX + "s1"
     assert stored.resource["name"]["givenName"] == "Alice"
     # The key matched case-insensitively: a case-only difference is not rewritten.
-    assert stored.resource["userName"] == "Alice"
+    assert stored.resource["userName"] == "ALICE"
     assert report.failed == 0 and report.changed
 
 
@@ -89,15 +89,28 @@ def test_U1_authoritative_mode_takes_over_a_foreign_marker():
     assert target.users[foreign.id].link == PREFIX + "s2"
 
 
-def test_U1_account_owned_by_another_source_object_is_not_relinked():
+def test_U1_two_accounts_with_the_same_marker_are_reported_and_neither_deprovisioned():
+    target = MemoryConnector()
+    first = target.seed_user("alice", link=PREFIX + "s1")
+    copy = target.seed_user("alice2", link=PREFIX + "s1")
+
+    the_plan, report = sync(target, [person("s1", "alice")])
+
+    assert target.users[first.id].enabled and target.users[copy.id].enabled
+    assert report.failures[0]["name"] == "alice2" and "same marker" in report.failures[0]["error"]
+
+
+@pytest.mark.parametrize("ownership", ["linked", "authoritative"])
+def test_U1_account_owned_by_another_source_object_is_not_relinked(ownership):
     """A recreated directory user (new stable id, same name) must not inherit the old account."""
     target = MemoryConnector()
     old = target.seed_user("carol", link=PREFIX + "old-guid")
 
-    the_plan, report = sync(target, [person("new-guid", "carol")])
+    the_plan, report = sync(target, [person("new-guid", "carol")], ownership=ownership)
 
     assert target.users[old.id].link == PREFIX + "old-guid"
-    assert any(a.kind == "link_user" and a.status == "failed" for a in the_plan.actions)
+    refused = next(a for a in the_plan.actions if a.kind == "link_user")
+    assert refused.status == "failed" and "another directory object" in refused.error
     assert report.failed == 1
 
 
@@ -140,6 +153,15 @@ def test_U2_create_sends_no_empty_values():
 
     assert "title" not in target.user_by_key("alice").resource
     assert "nickName" not in target.user_by_key("alice").resource
+
+
+def test_U2_two_source_users_with_the_same_key_create_one_account_and_report_the_other():
+    target = MemoryConnector()
+
+    _, report = sync(target, [person("s1", "alice"), person("s2", "ALICE")])
+
+    assert [user.link for user in target.users.values()] == [PREFIX + "s1"]
+    assert report.failures[0]["name"] == "ALICE" and "s1" in report.failures[0]["error"]
 
 
 def test_U2_batch_creates_go_through_create_users():
@@ -222,6 +244,7 @@ def test_U3_equal_values_are_not_changes(wanted, current):
         ({"givenName": "A"}, {"givenName": "B"}),
         (True, 1),
         ("1", 1),
+        (["a", "a"], ["a", "b"]),
     ],
 )
 def test_U3_different_values_are_changes(wanted, current):
@@ -249,6 +272,15 @@ def test_U4_disabled_source_user_is_disabled():
     existing = target.seed_user("dave", link=PREFIX + "s4")
 
     sync(target, [person("s4", "dave", disabled=True)])
+
+    assert target.users[existing.id].enabled is False
+
+
+def test_U4_disabled_source_user_stays_a_disabled_account_when_disabled_users_are_provisioned():
+    target = MemoryConnector()
+    existing = target.seed_user("dave", link=PREFIX + "s4")
+
+    sync(target, [person("s4", "dave", disabled=True)], provision_disabled_users=True, remove_user_action="delete")
 
     assert target.users[existing.id].enabled is False
 
@@ -321,6 +353,17 @@ def test_U4_user_whose_mapping_failed_is_not_deprovisioned():
         "name": "uid=erin,dc=example",
         "error": "key is empty",
     }
+
+
+def test_U4_record_without_stable_id_shields_no_account_in_authoritative_mode():
+    target = MemoryConnector()
+    stranger = target.seed_user("stranger")
+    error = RecordError(object_type="user", source_id=None, name="uid=x,dc=example", message="no stable id")
+
+    the_plan = plan([person("s1", "alice")], None, target, Policy(ownership="authoritative"), source_errors=[error])
+    apply(the_plan, target, check_mode=False)
+
+    assert target.users[stranger.id].enabled is False
 
 
 def test_U4_ownership_in_state_file_survives_source_deletion(tmp_path):
@@ -430,6 +473,30 @@ def test_G4_membership_changes_are_chunked_to_the_target_limit():
     assert target.calls.count(("change_members", "All")) == 3
 
 
+def test_G4_account_in_a_key_conflict_keeps_its_memberships():
+    target = MemoryConnector()
+    foreign = target.seed_user("bob", link="other-tool:7")
+    target.seed_group("Sales", link=PREFIX + "g1", members=[foreign.id])
+
+    _, report = sync(target, [person("s2", "bob")], [group("g1", "Sales", "s2")])
+
+    assert target.member_keys("Sales") == {"bob"}
+    assert [failure["kind"] for failure in report.failures] == ["link_user"]
+    assert not [call for call in target.writes if call[0] == "change_members"]
+
+
+def test_G1_group_links_can_live_in_the_state_file():
+    target = MemoryConnector(Capabilities(group_link="state"))
+    existing = target.seed_group("Sales")
+    state = OwnershipState(target="memory", groups={"g-gone": PREFIX + "g7"})
+
+    the_plan, _ = sync(target, [], [group("g1", "Sales")], state=state, allow_empty_source=True)
+
+    assert target.groups[existing.id].link is None, "this target stores no group marker"
+    assert state.groups == {existing.id: PREFIX + "g1"}, "linked recorded, vanished group forgotten"
+    assert the_plan.stale_group_links == ["g-gone"]
+
+
 def test_G5_deleted_source_group_is_deleted_and_foreign_group_kept():
     target = MemoryConnector()
     gone = target.seed_group("Old", link=PREFIX + "g9")
@@ -499,6 +566,17 @@ def test_empty_source_is_refused_unless_allowed():
 
     assert [action.kind for action in allowed.actions] == ["disable_user"]
     assert target.writes == []
+
+
+def test_empty_source_refusal_carries_the_plan():
+    target = MemoryConnector()
+    target.seed_user("alice", link=PREFIX + "s1")
+
+    with pytest.raises(ProvisioningError) as raised:
+        plan([], None, target, Policy())
+
+    assert raised.value.details["counts"] == {"disable_user": 1}
+    assert raised.value.details["actions"][0]["name"] == "alice"
 
 
 def test_empty_group_source_is_refused_unless_allowed():
