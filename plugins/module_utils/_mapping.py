@@ -31,12 +31,30 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._model import 
 try:
     import jmespath
     import jmespath.exceptions
+    import jmespath.functions
 
     HAS_JMESPATH = True
     JMESPATH_IMPORT_ERROR = None
 except ImportError:
     HAS_JMESPATH = False
     JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
+if HAS_JMESPATH:
+
+    class _MappingFunctions(jmespath.functions.Functions):
+        """Functions mapping authors need beyond JMESPath's own."""
+
+        @jmespath.functions.signature({"types": []})
+        def _func_first(self, value):
+            # The schema decides whether an attribute is a list (OpenLDAP cn) or a scalar (AD
+            # givenName); first() reads either, so one mapping serves both directories.
+            if isinstance(value, list):
+                return value[0] if value else None
+            return value
+
+    _SEARCH_OPTIONS = jmespath.Options(custom_functions=_MappingFunctions())
+else:
+    _SEARCH_OPTIONS = None
 
 # The group name comes from the directory's group name unless the operator maps it otherwise.
 DEFAULT_GROUP_MAPPING = {"name": "name"}
@@ -68,7 +86,7 @@ class AttributeMapping:
         values: dict[str, Any] = {}
         for rule in self.rules:
             try:
-                values[rule.path] = rule.compiled.search(record)
+                values[rule.path] = rule.compiled.search(record, options=_SEARCH_OPTIONS)
             except jmespath.exceptions.JMESPathError as exc:
                 raise ProvisioningError(
                     f"{_record_name(record)}: mapping for {rule.path!r} ({rule.expression!r}) failed: {exc}"

@@ -889,3 +889,61 @@ def _member_ids(resource: dict[str, Any]) -> set[str]:
         and get_ci(member, "value") is not None
         and str(get_ci(member, "type") or "User").lower() != "group"
     }
+
+
+# -- what the modules need ------------------------------------------------------------------
+USER_KEY = "userName"
+
+# Works for AD (single-valued givenName, sAMAccountName) and OpenLDAP (multi-valued cn, uid).
+DEFAULT_USER_MAPPING = {
+    "userName": "attributes.sAMAccountName || first(attributes.uid)",
+    "name.givenName": "first(attributes.givenName)",
+    "name.familyName": "first(attributes.sn)",
+    "displayName": "first(attributes.displayName) || first(attributes.cn)",
+    "emails": "attributes.mail && [{value: first(attributes.mail), type: 'work', primary: `true`}]",
+}
+
+
+def connection_argument_spec() -> dict[str, Any]:
+    """Connection options of every SCIM module (documented in doc_fragments/scim.py)."""
+    from ansible.module_utils.basic import env_fallback
+
+    return {
+        "url": {"type": "str", "fallback": (env_fallback, ["SCIM_URL"])},
+        "token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["SCIM_TOKEN"])},
+        "username": {"type": "str", "fallback": (env_fallback, ["SCIM_USERNAME"])},
+        "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["SCIM_PASSWORD"])},
+        "validate_certs": {"type": "bool", "default": True},
+        "ca_path": {"type": "path", "fallback": (env_fallback, ["SCIM_CA_PATH"])},
+        "timeout": {"type": "int", "default": 60},
+        "use_patch": {"type": "bool"},
+        "use_bulk": {"type": "bool", "default": False},
+        "member_chunk": {"type": "int", "default": 100},
+        "page_size": {"type": "int", "default": 100},
+        "group_external_id": {"type": "bool", "default": True},
+    }
+
+
+def connector_from_params(params: dict[str, Any]) -> ScimConnector:
+    """A connector from module parameters; errors name the option."""
+    if not params.get("url"):
+        raise ProvisioningError("url: the SCIM base URL is required (or set SCIM_URL)")
+    if params.get("token") and params.get("username"):
+        raise ProvisioningError("token and username are mutually exclusive: use a bearer token or basic auth")
+    for option in ("member_chunk", "page_size", "timeout"):
+        if params[option] < 1:
+            raise ProvisioningError(f"{option}: must be at least 1, got {params[option]}")
+    return ScimConnector(
+        params["url"],
+        token=params.get("token"),
+        username=params.get("username"),
+        password=params.get("password"),
+        validate_certs=params["validate_certs"],
+        ca_path=params.get("ca_path"),
+        timeout=(min(10.0, float(params["timeout"])), float(params["timeout"])),
+        page_size=params["page_size"],
+        member_chunk=params["member_chunk"],
+        use_patch=params.get("use_patch"),
+        use_bulk=True if params.get("use_bulk") else False,
+        group_external_id=params["group_external_id"],
+    )

@@ -1,0 +1,198 @@
+# -*- coding: utf-8 -*-
+# Copyright: idsync.provisioning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a module run does, for every target: argument spec pieces and the run functions.
+
+Private to this collection. A module is documentation, an argument spec assembled from the
+pieces here plus its target's connection spec, and one call to a ``run_*`` function with a
+``connector_factory(params) -> Connector``. Errors are ``ProvisioningError`` and are turned
+into ``fail_json`` in one place (``_guarded``).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+from ansible_collections.idsync.provisioning.plugins.module_utils import _engine, _ldap, _mapping, _state
+from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Connector
+from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError, TargetUser
+
+ConnectorFactory = Callable[[Mapping[str, Any]], Connector]
+
+OPERATIONS = _engine.CAPABILITY_SWITCHES
+
+
+def policy_argument_spec() -> dict[str, Any]:
+    """The deprovisioning and safety policy options of ``*_sync`` modules."""
+    return {
+        "remove_user_action": {"type": "str", "default": "disable", "choices": ["disable", "delete"]},
+        "provision_disabled_users": {"type": "bool", "default": False},
+        "ownership": {"type": "str", "default": "linked", "choices": ["linked", "authoritative"]},
+        "protected": {"type": "list", "elements": "str", "default": []},
+        "max_deletes": {"type": "str"},
+        "max_disables": {"type": "str"},
+        "max_group_deletes": {"type": "str"},
+        "allow_empty_source": {"type": "bool", "default": False},
+        "marker_prefix": {"type": "str", "default": "idsync:"},
+        "operations": {
+            "type": "dict",
+            "default": {},
+            "options": {name: {"type": "bool", "default": True} for name in OPERATIONS},
+        },
+    }
+
+
+def sync_argument_spec(connection_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Connection + source + mapping + policy: everything a ``<target>_sync`` module takes."""
+    spec: dict[str, Any] = dict(connection_spec)
+    spec.update(
+        {
+            "source": {"type": "dict", "options": _ldap.source_argument_spec(env_fallback)},
+            "users": {"type": "list", "elements": "dict"},
+            "groups": {"type": "list", "elements": "dict"},
+            "user_mapping": {"type": "dict", "default": {}},
+            "group_mapping": {"type": "dict", "default": {}},
+            "manage_groups": {"type": "bool"},
+            "state_file": {"type": "path"},
+            "max_workers": {"type": "int", "default": 4},
+        }
+    )
+    spec.update(policy_argument_spec())
+    return spec
+
+
+SYNC_MODULE_KWARGS = {
+    "supports_check_mode": True,
+    "required_one_of": [("source", "users")],
+    "mutually_exclusive": [("source", "users"), ("source", "groups")],
+}
+
+
+def _guarded(module, work: Callable[[], dict[str, Any]]) -> None:
+    """Run ``work``; a ProvisioningError fails the task with its message (and its plan, if any)."""
+    for library, present, error in (
+        ("requests", _http_available(), None),
+        ("ldap3", _ldap.HAS_LDAP3, _ldap.LDAP3_IMPORT_ERROR),
+        ("jmespath", _mapping.HAS_JMESPATH, _mapping.JMESPATH_IMPORT_ERROR),
+    ):
+        if not present and (library != "ldap3" or module.params.get("source")):
+            module.fail_json(msg=missing_required_lib(library), exception=error)
+    try:
+        result = work()
+    except ProvisioningError as exc:
+        extra = {"plan": exc.details} if isinstance(exc.details, dict) else {}
+        module.fail_json(msg=exc.message, **extra)
+    except Exception as exc:  # noqa: BLE001 - an unexpected bug still fails the task with a traceback
+        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+    failed = result.pop("failed_msg", None)
+    if failed:
+        module.fail_json(msg=failed, **result)
+    module.exit_json(**result)
+
+
+def _http_available() -> bool:
+    from ansible_collections.idsync.provisioning.plugins.module_utils._http import HAS_REQUESTS
+
+    return HAS_REQUESTS
+
+
+# -- the whole reconcile -------------------------------------------------------------------------
+
+
+def run_sync(
+    module,
+    connector_factory: ConnectorFactory,
+    target: str,
+    default_user_mapping: Mapping[str, str],
+    user_key: str,
+) -> None:
+    """``<target>_sync``: read (or take) the source, map it, plan, apply, report."""
+
+    def work() -> dict[str, Any]:
+        params = module.params
+        operations = {name: (params["operations"] or {}).get(name, True) for name in OPERATIONS}
+        policy = _engine.Policy.from_options(
+            {name: params[name] for name in policy_argument_spec() if name != "operations"}
+            | operations
+            | {"manage_groups": params["manage_groups"]}
+        )
+        user_mapping = _mapping.compile_mapping(
+            _mapping.merge_mapping(default_user_mapping, params["user_mapping"]), user_key
+        )
+        group_mapping = _mapping.compile_group_mapping(params["group_mapping"] or None)
+
+        if params["source"]:
+            options = _ldap.LdapOptions.from_getter(params["source"].get)
+            directory = _ldap.read_directory(options)
+            user_records: list[Any] = directory.users
+            group_records: list[Any] | None = directory.groups if options.group_base_dn else None
+        else:
+            user_records = params["users"] or []
+            group_records = params["groups"]
+
+        desired_users, errors = _mapping.map_users(user_mapping, user_records)
+        desired_groups = None
+        if group_records is not None:
+            desired_groups, group_errors = _mapping.map_groups(group_mapping, group_records)
+            errors += group_errors
+
+        connector = connector_factory(params)
+        caps = connector.capabilities
+        state = None
+        if "state" in (caps.user_link, caps.group_link):
+            if not params["state_file"]:
+                raise ProvisioningError(
+                    f"state_file: {target} keeps no ownership marker on its accounts, so this provisioner "
+                    "records what it created or linked in a state file; set state_file to a path that persists "
+                    "between runs (on AWX, a mounted volume or a project-relative path)"
+                )
+            state = _state.load_state(params["state_file"], target)
+            if not module.check_mode:
+                _state.check_state_writable(params["state_file"])
+
+        plan = _engine.plan(
+            desired_users,
+            desired_groups,
+            connector,
+            policy,
+            state=state,
+            source_errors=errors,
+            max_workers=params["max_workers"],
+        )
+        report = _engine.apply(plan, connector, module.check_mode, state=state, max_workers=params["max_workers"])
+        report_data = report.as_dict()
+        diff = report_data.pop("diff")
+        result: dict[str, Any] = {
+            "changed": report.changed,
+            "report": report_data,
+            "requests": _request_stats(connector),
+        }
+        if module._diff:
+            result["diff"] = diff
+        if report.failed:
+            names = ", ".join(f"{f['object_type']} {f['name']}" for f in report.failures[:10])
+            more = f" and {report.failed - 10} more" if report.failed > 10 else ""
+            result["failed_msg"] = f"{report.failed} action(s) failed: {names}{more} (see report.failures)"
+        return result
+
+    _guarded(module, work)
+
+
+def _request_stats(connector: Connector) -> dict[str, int]:
+    client = getattr(connector, "client", None)
+    stats = getattr(client, "stats", None) or {}
+    return {" ".join(key) if isinstance(key, tuple) else str(key): count for key, count in stats.items()}
+
+
+# -- one object at a time ------------------------------------------------------------------------
+
+
+def user_view(connector: Connector, user: TargetUser | None) -> dict[str, Any] | None:
+    """What per-object modules return for a user: the service's record plus the normalised fields."""
+    if user is None:
+        return None
+    return {"id": user.id, "key": user.key, "enabled": user.enabled, "link": user.link, "resource": user.resource}

@@ -1,0 +1,149 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: idsync.provisioning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: scim_sync
+short_description: Reconcile a directory's users and groups into a SCIM 2.0 service
+version_added: 0.1.0
+author:
+  - idsync.provisioning developers (@idsync)
+description:
+  - Makes the users and groups of a SCIM 2.0 service match the directory, in one task, the way
+    PingFederate's SCIM provisioner does.
+  - B(Users.) An account whose C(userName) equals the mapped source value (case-insensitively) is
+    linked, not duplicated. Users in scope without an account are created (disabled source users
+    only with O(provision_disabled_users)). Changed mapped attributes are written, and only those.
+    An account this provisioner manages whose source user is deleted, disabled or out of scope is
+    disabled (C(active=false)) or, with O(remove_user_action=delete), deleted; it is re-enabled when
+    the user comes back.
+  - B(Groups.) Linked by name, created, renamed when renamed in the directory (same stable id),
+    membership overwritten with the source membership of in-scope users, deleted when gone from
+    the source.
+  - B(Ownership.) The source object's stable id is stored in C(externalId) as
+    C(<marker_prefix><id>); accounts without this provisioner's marker are never touched unless
+    O(ownership=authoritative).
+  - B(Safety.) Thresholds and the empty-source guard are checked on the whole plan before any
+    write. A failed read aborts before any write. One object's failure does not stop the others.
+extends_documentation_fragment:
+  - idsync.provisioning.scim
+  - idsync.provisioning.sync
+  - idsync.provisioning.ldap.source
+attributes:
+  check_mode:
+    support: full
+    description: The same plan as a real run; nothing is written.
+  diff_mode:
+    support: full
+    description: Before and after of every user and group the run changes.
+notes:
+  - 'The default user mapping is: C(userName) from C(sAMAccountName) or C(uid), C(name.givenName)
+    from C(givenName), C(name.familyName) from C(sn), C(displayName) from C(displayName) or C(cn),
+    C(emails) (one work address, primary) from C(mail). The JMESPath function C(first()) takes the
+    first value of a multi-valued attribute and passes a single value through.'
+  - Paths of schema extensions are written with their URN, for example
+    C(urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber).
+seealso:
+  - module: idsync.provisioning.scim_user
+  - module: idsync.provisioning.scim_group
+  - plugin: idsync.provisioning.ldap_source
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+- name: Preview, then apply, a sync from Active Directory (run with --check --diff to preview)
+  idsync.provisioning.scim_sync:
+    url: https://scim.example.com/v2
+    # token from SCIM_TOKEN, bind password from LDAP_BIND_PW
+    source:
+      server_uri: [ldaps://dc1.example.com, ldaps://dc2.example.com]
+      dialect: ad
+      bind_dn: CN=svc-provisioning,OU=Service,DC=example,DC=com
+      user_base_dn: OU=Staff,DC=example,DC=com
+      user_groups: [CN=SaaS Users,OU=Groups,DC=example,DC=com]
+      nested_groups: true
+      group_base_dn: OU=SaaS Groups,OU=Groups,DC=example,DC=com
+    user_mapping:
+      urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber: attributes.employeeID
+      title: attributes.title
+    max_disables: 5%
+    max_group_deletes: 2
+  register: sync
+
+- name: Show what happened
+  ansible.builtin.debug:
+    var: sync.report.counts
+
+- name: Users from the lookup, deprovisioned by delete, never touching break-glass accounts
+  idsync.provisioning.scim_sync:
+    url: "{{ scim_url }}"
+    token: "{{ vault_scim_token }}"
+    users: "{{ query('idsync.provisioning.ldap_source', 'users', user_base_dn='ou=people,dc=example,dc=org') }}"
+    remove_user_action: delete
+    ownership: authoritative
+    protected: [breakglass-admin, scim-service]
+    max_deletes: 10
+"""
+
+RETURN = r"""
+report:
+  description: What the run did, or in check mode would do.
+  returned: always
+  type: dict
+  contains:
+    changed:
+      description: Whether anything was (or would be) written.
+      type: bool
+    check_mode:
+      description: Whether this was a preview.
+      type: bool
+    counts:
+      description: Number of actions done (or planned) per kind (C(create_user), C(disable_user), C(add_members), ...).
+      type: dict
+      sample: {create_user: 2, update_user: 1, disable_user: 1, add_members: 3}
+    failed:
+      description: Number of failures.
+      type: int
+    skipped:
+      description: Number of actions skipped by policy (for example an account owned by another provisioner).
+      type: int
+    actions:
+      description: Every action with its object, before/after, status (C(planned), C(ok), C(failed), C(skipped)) and error.
+      type: list
+      elements: dict
+    failures:
+      description: Each failed action with the service's own message.
+      type: list
+      elements: dict
+      sample: [{kind: create_user, object_type: user, name: jdoe, error: "POST /Users: 409 uniqueness ..."}]
+requests:
+  description: HTTP requests made, per method and path.
+  returned: always
+  type: dict
+  sample: {"GET /Users": 3, "POST /Users": 2}
+plan:
+  description: The plan that a threshold or the empty-source guard refused, when that is why the task failed.
+  returned: when a threshold or the empty-source guard stopped the run
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.idsync.provisioning.plugins.module_utils import scim
+from ansible_collections.idsync.provisioning.plugins.module_utils._runner import (
+    SYNC_MODULE_KWARGS,
+    run_sync,
+    sync_argument_spec,
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=sync_argument_spec(scim.connection_argument_spec()), **SYNC_MODULE_KWARGS)
+    run_sync(module, scim.connector_from_params, "scim", scim.DEFAULT_USER_MAPPING, scim.USER_KEY)
+
+
+if __name__ == "__main__":
+    main()
