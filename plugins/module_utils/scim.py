@@ -944,6 +944,6 @@ def connector_from_params(params: dict[str, Any]) -> ScimConnector:
         page_size=params["page_size"],
         member_chunk=params["member_chunk"],
         use_patch=params.get("use_patch"),
-        use_bulk=True if params.get("use_bulk") else False,
+        use_bulk=None if params.get("use_bulk") else False,  # None: bulk when the service announces it
         group_external_id=params["group_external_id"],
     )
