@@ -452,7 +452,8 @@ class _Planner:
                 f"{type(self.connector).__name__} cannot list users and does not implement get_user: the"
                 " accounts in the state file cannot be checked"
             )
-        for user_id, user in zip(missing, _parallel(self.connector.get_user, missing, self.max_workers), strict=True):
+        looked_up = _parallel(self.connector.get_user, missing, self.max_workers)
+        for user_id, user in zip(missing, looked_up):  # noqa: B905 - same length; strict= needs Python 3.10
             if user is None:
                 self.plan.stale_user_links.append(user_id)
             else:
@@ -698,7 +699,8 @@ class _Planner:
         # Members are read only for groups that exist and whose listing did not include them.
         to_read = [target for _, target in kept if target is not None and target.members is None]
         read = _parallel(self.connector.group_members, to_read, self.max_workers)
-        members_of = {target.id: set(members) for target, members in zip(to_read, read, strict=True)}
+        # zip(strict=) would need Python 3.10; the lengths are equal by construction.
+        members_of = {target.id: set(members) for target, members in zip(to_read, read)}  # noqa: B905
         for group, target in kept:
             if target is None:
                 current: set[str] = set()
@@ -849,7 +851,7 @@ class _Applier:
         # Filled by the create phases, read by the membership phase.
         self.created_users: dict[str, TargetUser] = {}
         self.created_groups: dict[str, TargetGroup] = {}
-        self.failed_users: dict[str, str] = {}
+        # Source group id -> why its target group was not created or linked.
         self.failed_groups: dict[str, str] = {}
 
     def run(self, plan: Plan) -> None:
@@ -932,7 +934,7 @@ class _Applier:
             for step in batch:
                 _fail(step, exc)
             return
-        for step, result in zip(batch, results, strict=True):
+        for step, result in zip(batch, results):  # noqa: B905 - length checked above; strict= is Python 3.10+
             if isinstance(result, Exception):
                 _fail(step, result)
             else:
@@ -951,12 +953,14 @@ class _Applier:
     def change_group(self, steps: list[Step]) -> None:
         """One group's adds and removes, chunked to the target's limit."""
         first = steps[0]
-        group = first.group or self.created_groups.get(first.group_source_id or "")
-        if group is None:
-            why = self.failed_groups.get(first.group_source_id or "", "it was not created")
+        source_id = first.group_source_id or ""
+        group = first.group or self.created_groups.get(source_id)
+        if group is None or source_id in self.failed_groups:
+            # Not created, or not linked and so not ours: its members are not this run's to set.
+            why = self.failed_groups.get(source_id, "it was not created")
             for step in steps:
                 step.action.status = "failed"
-                step.action.error = f"group {step.action.name} is not available: {why}"
+                step.action.error = f"group {step.action.name} was not created or linked: {why}"
             return
         adds: list[str] = []
         removes: list[str] = []
@@ -996,18 +1000,14 @@ class _Applier:
         return user.id if user is not None else None
 
     def remember(self, step: Step) -> None:
-        """Note created objects (and why a create failed) for the phases that follow."""
+        """Note created objects (and why a group could not be had) for the phases that follow."""
         kind = step.action.kind
-        if kind == "create_user":
-            if step.action.status == "ok" and step.user is not None:
-                self.created_users[step.action.source_id] = step.user
-            else:
-                self.failed_users[step.action.source_id] = step.action.error or "failed"
-        elif kind == "create_group":
-            if step.action.status == "ok" and step.group is not None:
-                self.created_groups[step.group_source_id] = step.group
-            else:
-                self.failed_groups[step.group_source_id] = step.action.error or "failed"
+        if kind == "create_user" and step.action.status == "ok":
+            self.created_users[step.action.source_id] = step.user
+        elif kind == "create_group" and step.action.status == "ok":
+            self.created_groups[step.group_source_id] = step.group
+        elif kind in ("create_group", "link_group") and step.action.status == "failed":
+            self.failed_groups[step.group_source_id] = step.action.error or "failed"
 
     def record_state(self, plan: Plan) -> list[dict[str, Any]]:
         """Record the links of created and linked objects, forget deleted ones, save the file."""

@@ -627,6 +627,18 @@ def test_members_of_a_group_whose_creation_failed_are_reported_not_written():
     assert target.member_keys("Ops") == {"alice"}
 
 
+def test_members_of_a_group_whose_linking_failed_are_not_written():
+    target = MemoryConnector()
+    alice = target.seed_user("alice", link=PREFIX + "s1")
+    target.seed_group("Sales")
+    target.fail_write("update_group", "Sales", "read-only group")
+
+    _, report = sync(target, [person("s1", "alice")], [group("g1", "Sales", "s1")])
+
+    assert alice.id not in target.group_by_name("Sales").members
+    assert {failure["kind"] for failure in report.failures} == {"link_group", "add_members"}
+
+
 def test_member_whose_creation_failed_is_reported_on_the_group():
     target = MemoryConnector()
     target.fail_write("create_user", "bob")
