@@ -194,8 +194,7 @@ options:
         description:
           - A PEM file of CA certificates that signed the server certificate.
           - The system trust store is used when not set.
-        - May come from the environment variable E(LDAP_CA_PATH).
-      - May come from the environment variable E(LDAP_CA_PATH).
+          - May come from the environment variable E(LDAP_CA_PATH).
         type: path
       connect_timeout:
         description: Seconds to wait for the TCP connection to each server.

@@ -143,6 +143,6 @@ class Connector(ABC):
 def split_path(path: str) -> list[str]:
     """``urn:a:b:2.0:User:x.y`` -> [``urn:a:b:2.0:User``, ``x``, ``y``]; ``a.b`` -> [``a``, ``b``]."""
     if path.lower().startswith("urn:"):
-        urn, _, rest = path.rpartition(":")
+        urn, _sep, rest = path.rpartition(":")
         return [urn] + rest.split(".")
     return path.split(".")

@@ -594,8 +594,8 @@ class _Planner:
         if self.policy.remove_user_action == "delete":
             if not self.policy.delete_users:
                 return
-            # A deleted account leaves its groups by itself: no membership writes for it.
-            self.keep_member_ids.add(target.id)
+            # Not every service drops a deleted account from its groups (scim2-server keeps the
+            # dangling member), so it leaves managed groups first: membership runs before deletes.
             before = {"key": target.key, "enabled": target.enabled, "link": self.user_link(target)}
             action = _user_action(
                 "delete_user", target.key, source_id, target.id, before=before, after={}, reason=reason
