@@ -182,11 +182,17 @@ class Directory:
     groups: list[SourceGroup]
 
 
+_DN_SPECIALS = ("\\", "+", '"', ";", "#")
+
+
 def normalize_dn(dn: str) -> str:
     """A comparable form of a DN: types and values lower-cased, escapes resolved.
 
     ``cn=Smith\\, Janet`` and ``CN=smith\\2c janet`` name the same entry.
     """
+    if not any(c in dn for c in _DN_SPECIALS):
+        # the common case, parsed without ldap3 (it runs once per entry and member)
+        return ",".join("=".join(part.strip() for part in rdn.split("=", 1)) for rdn in dn.lower().split(","))
     try:
         parts = parse_dn(dn, strip=True)
     except Exception:  # ldap3 raises several types for malformed DNs; keep the text comparable anyway
@@ -245,6 +251,7 @@ class LdapReader:
         self.connection = None
         self.server_uri = ""
         self._schema_types = None
+        self._attribute_cache: dict[str, tuple[str, bool, bool]] = {}
 
     # -- connection --------------------------------------------------------------------
     def __enter__(self) -> LdapReader:
@@ -305,6 +312,8 @@ class LdapReader:
             read_only=True,
             auto_referrals=False,
             raise_exceptions=False,
+            # we decode raw values ourselves; ldap3's schema formatting would double the read time
+            check_names=False,
         )
         try:
             connection.open()
@@ -326,23 +335,32 @@ class LdapReader:
         return connection
 
     # -- schema ------------------------------------------------------------------------
-    def _attribute_type(self, name: str):
-        if self._schema_types is None:
-            schema = self.connection.server.schema
-            self._schema_types = schema.attribute_types if schema is not None else {}
-        return self._schema_types.get(name.split(";")[0])
+    def _attribute_info(self, name: str) -> tuple[str, bool, bool]:
+        """(schema name, binary, single-valued) of an attribute description; cached per name,
+        because the schema's case-insensitive lookups cost more than the values themselves."""
+        cached = self._attribute_cache.get(name)
+        if cached is None:
+            if self._schema_types is None:
+                schema = self.connection.server.schema
+                self._schema_types = schema.attribute_types if schema is not None else {}
+            base_name = name.split(";")[0]
+            info = self._schema_types.get(base_name)
+            cached = (
+                info.name[0] if info is not None and info.name else base_name,
+                (info is not None and info.syntax in BINARY_SYNTAXES) or ";binary" in name.lower(),
+                bool(info is not None and info.single_value),
+            )
+            self._attribute_cache[name] = cached
+        return cached
 
     def _canonical_name(self, name: str) -> str:
-        info = self._attribute_type(name)
-        return info.name[0] if info is not None and info.name else name.split(";")[0]
+        return self._attribute_info(name)[0]
 
     def _is_binary(self, name: str) -> bool:
-        info = self._attribute_type(name)
-        return (info is not None and info.syntax in BINARY_SYNTAXES) or ";binary" in name.lower()
+        return self._attribute_info(name)[1]
 
     def _is_single_valued(self, name: str) -> bool:
-        info = self._attribute_type(name)
-        return bool(info is not None and info.single_value)
+        return self._attribute_info(name)[2]
 
     # -- searching ---------------------------------------------------------------------
     def paged_search(self, base: str, search_filter: str, scope: str, attributes: list[str], option: str):
