@@ -38,7 +38,14 @@ class SourceUser:
     groups: list[str] = field(default_factory=list)  # names of the in-scope groups the user belongs to
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # shallow on purpose: mapping reads every record, and asdict() would deep-copy each one
+        return {
+            "id": self.id,
+            "dn": self.dn,
+            "disabled": self.disabled,
+            "attributes": self.attributes,
+            "groups": self.groups,
+        }
 
 
 @dataclass
@@ -51,7 +58,7 @@ class SourceGroup:
     members: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"id": self.id, "dn": self.dn, "name": self.name, "members": self.members}
 
 
 @dataclass
