@@ -176,7 +176,7 @@ options:
         type: str
       bind_pw:
         description:
-          - Password for O(bind_dn). Never shown in output or errors.
+          - Password for O(source.bind_dn). Never shown in output or errors.
           - May come from the environment variable E(LDAP_BIND_PW).
         type: str
       start_tls:
@@ -232,19 +232,19 @@ options:
         required: true
       user_filter:
         description:
-          - LDAP filter selecting the users in scope under O(user_base_dn).
+          - LDAP filter selecting the users in scope under O(source.user_base_dn).
           - Defaults to C((&(objectClass=user\)(!(objectClass=computer\)\)\)) for V(ad) and
             C((objectClass=inetOrgPerson\)) otherwise.
         type: str
       user_search_scope:
-        description: Search the whole subtree under O(user_base_dn) or only its direct children.
+        description: Search the whole subtree under O(source.user_base_dn) or only its direct children.
         type: str
         default: subtree
         choices: [subtree, onelevel]
       user_groups:
         description:
-          - DNs of targeted groups. When set, only users that match O(user_filter) B(and) are members of
-            at least one of these groups are in scope (nested membership with O(nested_groups)).
+          - DNs of targeted groups. When set, only users that match O(source.user_filter) B(and) are members of
+            at least one of these groups are in scope (nested membership with O(source.nested_groups)).
         type: list
         elements: str
         default: []
@@ -266,7 +266,7 @@ options:
             C((|(objectClass=groupOfNames\)(objectClass=groupOfUniqueNames\)\)) otherwise.
         type: str
       group_search_scope:
-        description: Search the whole subtree under O(group_base_dn) or only its direct children.
+        description: Search the whole subtree under O(source.group_base_dn) or only its direct children.
         type: str
         default: subtree
         choices: [subtree, onelevel]
@@ -277,7 +277,7 @@ options:
       nested_groups:
         description:
           - Flatten nested groups. A member of a group that is a member of a group counts as a member
-            of both, for O(user_groups) and for each group's C(members).
+            of both, for O(source.user_groups) and for each group's C(members).
           - Without it only direct members count.
         type: bool
         default: false

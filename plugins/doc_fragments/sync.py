@@ -34,7 +34,7 @@ options:
     default: {}
   group_mapping:
     description:
-      - Expression for the target group name, as C({name: <expression>}). Default C(name) (the source CN).
+      - 'Expression for the target group name, as C({name: <expression>}). Default C(name) (the source CN).'
     type: dict
     default: {}
   manage_groups:

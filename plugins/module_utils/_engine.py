@@ -697,7 +697,7 @@ class _Planner:
     def plan_memberships(self, kept: list[tuple[DesiredGroup, TargetGroup | None]]) -> None:
         """G4: each kept group's members become exactly its in-scope source members."""
         # Members are read only for groups that exist and whose listing did not include them.
-        to_read = [target for _, target in kept if target is not None and target.members is None]
+        to_read = [target for _group, target in kept if target is not None and target.members is None]
         read = _parallel(self.connector.group_members, to_read, self.max_workers)
         # zip(strict=) would need Python 3.10; the lengths are equal by construction.
         members_of = {target.id: set(members) for target, members in zip(to_read, read)}  # noqa: B905

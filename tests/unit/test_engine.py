@@ -158,7 +158,7 @@ def test_U2_create_sends_no_empty_values():
 def test_U2_two_source_users_with_the_same_key_create_one_account_and_report_the_other():
     target = MemoryConnector()
 
-    _, report = sync(target, [person("s1", "alice"), person("s2", "ALICE")])
+    _plan, report = sync(target, [person("s1", "alice"), person("s2", "ALICE")])
 
     assert [user.link for user in target.users.values()] == [PREFIX + "s1"]
     assert report.failures[0]["name"] == "ALICE" and "s1" in report.failures[0]["error"]
@@ -186,7 +186,7 @@ def test_U3_updates_only_mapped_attributes_that_differ():
         "alice", {"title": "Old", "name.givenName": "Alice", "phone": "unmapped"}, link=PREFIX + "s1"
     )
 
-    the_plan, _ = sync(target, [person("s1", "alice", title="New", **{"name.givenName": "Alice"})])
+    the_plan, _report = sync(target, [person("s1", "alice", title="New", **{"name.givenName": "Alice"})])
 
     update = [action for action in the_plan.actions if action.kind == "update_user"]
     assert len(update) == 1
@@ -200,7 +200,7 @@ def test_U3_key_change_of_a_linked_user_is_an_update_of_the_same_account():
     target = MemoryConnector()
     existing = target.seed_user("alice", link=PREFIX + "s1")
 
-    the_plan, _ = sync(target, [person("s1", "alice.smith")])
+    the_plan, _report = sync(target, [person("s1", "alice.smith")])
 
     assert kinds(the_plan) == ["update_user"]
     assert list(target.users) == [existing.id]
@@ -298,7 +298,7 @@ def test_U4_returning_user_is_reenabled_and_updated():
     target = MemoryConnector()
     existing = target.seed_user("dave", {"title": "Old"}, enabled=False, link=PREFIX + "s4")
 
-    the_plan, _ = sync(target, [person("s4", "dave", title="Back")])
+    the_plan, _report = sync(target, [person("s4", "dave", title="Back")])
 
     assert kinds(the_plan) == ["update_user", "enable_user"]
     assert target.users[existing.id].enabled is True
@@ -391,7 +391,7 @@ def test_U4_target_that_cannot_list_users_is_read_through_find_and_state():
     stranger = target.seed_user("stranger")
     state = OwnershipState(target="memory", users={gone.id: PREFIX + "s4"})
 
-    the_plan, _ = sync(target, [person("s1", "alice")], state=state)
+    the_plan, _report = sync(target, [person("s1", "alice")], state=state)
 
     assert not [call for call in target.calls if call[0] == "list_users"]
     assert ("find_user", "alice") in target.calls and ("get_user", gone.id) in target.calls
@@ -407,7 +407,7 @@ def test_G1_links_existing_group_by_name_case_insensitively():
     target = MemoryConnector()
     existing = target.seed_group("Sales")
 
-    the_plan, _ = sync(target, [], [group("g1", "sales")], allow_empty_source=True)
+    the_plan, _report = sync(target, [], [group("g1", "sales")], allow_empty_source=True)
 
     assert kinds(the_plan) == ["link_group"]
     assert len(target.groups) == 1
@@ -427,7 +427,7 @@ def test_G3_rename_follows_stable_id():
     target = MemoryConnector()
     existing = target.seed_group("Sales", link=PREFIX + "g1")
 
-    the_plan, _ = sync(target, [], [group("g1", "Revenue")], allow_empty_source=True)
+    the_plan, _report = sync(target, [], [group("g1", "Revenue")], allow_empty_source=True)
 
     assert kinds(the_plan) == ["rename_group"]
     assert list(target.groups) == [existing.id], "renamed in place: never delete + create"
@@ -442,7 +442,7 @@ def test_G4_membership_is_exactly_the_source_members():
     outsider = target.seed_user("outsider")
     target.seed_group("Sales", link=PREFIX + "g1", members=[alice.id, outsider.id])
 
-    the_plan, _ = sync(target, [person("s1", "alice"), person("s2", "bob")], [group("g1", "Sales", "s2")])
+    the_plan, _report = sync(target, [person("s1", "alice"), person("s2", "bob")], [group("g1", "Sales", "s2")])
 
     assert target.member_keys("Sales") == {"bob"}
     add = next(action for action in the_plan.actions if action.kind == "add_members")
@@ -478,7 +478,7 @@ def test_G4_account_in_a_key_conflict_keeps_its_memberships():
     foreign = target.seed_user("bob", link="other-tool:7")
     target.seed_group("Sales", link=PREFIX + "g1", members=[foreign.id])
 
-    _, report = sync(target, [person("s2", "bob")], [group("g1", "Sales", "s2")])
+    _plan, report = sync(target, [person("s2", "bob")], [group("g1", "Sales", "s2")])
 
     assert target.member_keys("Sales") == {"bob"}
     assert [failure["kind"] for failure in report.failures] == ["link_user"]
@@ -490,7 +490,7 @@ def test_G1_group_links_can_live_in_the_state_file():
     existing = target.seed_group("Sales")
     state = OwnershipState(target="memory", groups={"g-gone": PREFIX + "g7"})
 
-    the_plan, _ = sync(target, [], [group("g1", "Sales")], state=state, allow_empty_source=True)
+    the_plan, _report = sync(target, [], [group("g1", "Sales")], state=state, allow_empty_source=True)
 
     assert target.groups[existing.id].link is None, "this target stores no group marker"
     assert state.groups == {existing.id: PREFIX + "g1"}, "linked recorded, vanished group forgotten"
@@ -502,7 +502,7 @@ def test_G5_deleted_source_group_is_deleted_and_foreign_group_kept():
     gone = target.seed_group("Old", link=PREFIX + "g9")
     foreign = target.seed_group("Theirs")
 
-    the_plan, _ = sync(target, [], [group("g1", "New")], allow_empty_source=True)
+    the_plan, _report = sync(target, [], [group("g1", "New")], allow_empty_source=True)
 
     assert gone.id not in target.groups
     assert foreign.id in target.groups
@@ -605,7 +605,7 @@ def test_one_failure_does_not_stop_the_others():
     target.fail_write("create_user", "bob", "quota exceeded")
     target.seed_user("dave", link=PREFIX + "s4")
 
-    _, report = sync(target, [person("s1", "alice"), person("s2", "bob"), person("s3", "carol")])
+    _plan, report = sync(target, [person("s1", "alice"), person("s2", "bob"), person("s3", "carol")])
 
     assert target.user_by_key("alice") and target.user_by_key("carol")
     assert target.user_by_key("bob") is None
@@ -619,7 +619,7 @@ def test_members_of_a_group_whose_creation_failed_are_reported_not_written():
     target = MemoryConnector()
     target.fail_write("create_group", "Sales", "name rejected")
 
-    _, report = sync(target, [person("s1", "alice")], [group("g1", "Sales", "s1"), group("g2", "Ops", "s1")])
+    _plan, report = sync(target, [person("s1", "alice")], [group("g1", "Sales", "s1"), group("g2", "Ops", "s1")])
 
     failed = {(failure["kind"], failure["name"]) for failure in report.failures}
     assert failed == {("create_group", "Sales"), ("add_members", "Sales")}
@@ -633,7 +633,7 @@ def test_members_of_a_group_whose_linking_failed_are_not_written():
     target.seed_group("Sales")
     target.fail_write("update_group", "Sales", "read-only group")
 
-    _, report = sync(target, [person("s1", "alice")], [group("g1", "Sales", "s1")])
+    _plan, report = sync(target, [person("s1", "alice")], [group("g1", "Sales", "s1")])
 
     assert alice.id not in target.group_by_name("Sales").members
     assert {failure["kind"] for failure in report.failures} == {"link_group", "add_members"}
@@ -643,7 +643,7 @@ def test_member_whose_creation_failed_is_reported_on_the_group():
     target = MemoryConnector()
     target.fail_write("create_user", "bob")
 
-    _, report = sync(target, [person("s1", "alice"), person("s2", "bob")], [group("g1", "Sales", "s1", "s2")])
+    _plan, report = sync(target, [person("s1", "alice"), person("s2", "bob")], [group("g1", "Sales", "s1", "s2")])
 
     assert target.member_keys("Sales") == {"alice"}
     add_failure = next(f for f in report.failures if f["kind"] == "add_members")
@@ -711,7 +711,7 @@ def test_report_diff_has_before_and_after_and_hides_secrets():
     target = MemoryConnector()
     target.seed_user("alice", {"title": "Old"}, link=PREFIX + "s1")
 
-    _, report = sync(target, [person("s1", "alice", title="New"), person("s2", "bob", password="hunter2")])
+    _plan, report = sync(target, [person("s1", "alice", title="New"), person("s2", "bob", password="hunter2")])
 
     diffs = {entry["before_header"]: entry for entry in report.diff}
     assert diffs["user alice (update_user)"]["before"] == {"title": "Old"}
@@ -752,7 +752,7 @@ def test_capability_switches_suppress_their_writes():
     target.seed_user("alice", {"title": "Old"}, link=PREFIX + "s1")
     target.seed_user("dave", link=PREFIX + "s4")
 
-    the_plan, _ = sync(
+    the_plan, _report = sync(
         target, [person("s1", "alice", title="New"), person("s2", "bob")], create_users=False, disable_users=False
     )
 

@@ -90,7 +90,7 @@ def test_503_without_retry_after_backs_off(server, sleep):
 
 
 def test_500_on_get_backs_off_exponentially_then_gives_up(server, sleep):
-    server.script(*[Reply(500, {"detail": "boom"}) for _ in range(4)])
+    server.script(*[Reply(500, {"detail": "boom"}) for _attempt in range(4)])
     client = client_for(server, sleep, retries=3, backoff=0.5)
 
     with pytest.raises(ProvisioningError) as caught:
@@ -273,7 +273,7 @@ def test_204_and_empty_bodies_are_none_and_json_is_sent_as_json(server, sleep):
 
 
 def test_counter_groups_requests_by_method_and_path_template(server, sleep):
-    server.script(*[Reply(200, {}) for _ in range(5)])
+    server.script(*[Reply(200, {}) for _attempt in range(5)])
     client = client_for(server, sleep)
 
     client.request("GET", "/Users/2819c223fa7c4d9e8f3b0b1a2c3d4e5f")
