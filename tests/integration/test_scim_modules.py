@@ -156,6 +156,17 @@ def test_u1_u3_update_writes_only_the_given_path_and_finds_the_key_case_insensit
     assert again["changed"] is False
 
 
+def test_u3_extension_attribute_updated_its_neighbour_left_alone(tmp_path, scim_server):
+    scim_server.seed_user("jdoe", **{ENTERPRISE_SCHEMA: {"employeeNumber": "1", "costCenter": "CC-7"}})
+    update = task("scim_user", user_name="jdoe", attributes={EMPLOYEE_NUMBER: "2"})
+
+    result = ok(one(tmp_path / "1", scim_server, update))
+
+    assert result["changed"] is True and result["changes"] == {EMPLOYEE_NUMBER: "2"}
+    assert scim_server.user_by_name("jdoe")[ENTERPRISE_SCHEMA] == {"employeeNumber": "2", "costCenter": "CC-7"}
+    assert ok(one(tmp_path / "2", scim_server, update))["changed"] is False
+
+
 def test_attribute_set_to_null_is_removed(tmp_path, scim_server):
     scim_server.seed_user("jdoe", title="Engineer", displayName="Jane Doe")
 
@@ -330,6 +341,16 @@ def test_g3_rename_keeps_the_group_and_is_idempotent(tmp_path, scim_server):
 
     again = ok(one(tmp_path / "2", scim_server, rename))
     assert again["changed"] is False and again["group"]["id"] == seeded["id"]
+
+
+def test_rename_of_a_missing_group_creates_it_under_the_new_name(tmp_path, scim_server):
+    rename = task("scim_group", name="Gone", new_name="Fresh")
+
+    created = ok(one(tmp_path / "1", scim_server, rename))
+
+    assert created["changed"] is True and created["changes"]["created"] is True
+    assert [g["displayName"] for g in scim_server.all("Groups")] == ["Fresh"]
+    assert ok(one(tmp_path / "2", scim_server, rename))["changed"] is False
 
 
 def test_rename_onto_an_existing_name_is_refused(tmp_path, scim_server):
