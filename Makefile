@@ -8,9 +8,6 @@ BUILD := .build
 # ansible and pytest find the collection through this tree (a symlink to the checkout).
 COLLECTIONS := $(abspath $(BUILD)/collections)
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/idsync/provisioning
-# Outside the checkout: inside a git work tree ansible-test would only see git's files and skip ours.
-SANITY_ROOT ?= $(or $(TMPDIR),/tmp)/idsync-provisioning-sanity
-SANITY_TREE := $(SANITY_ROOT)/ansible_collections/idsync/provisioning
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -42,14 +39,17 @@ demo: venv system-packages collection
 test: venv system-packages collection sanity lint unit integration
 	@echo "make test: all checks passed"
 
-# ansible-test resolves symlinks, so it runs on a copy of the tracked files.
+# ansible-test resolves symlinks, so it runs on a copy of the tracked files, made outside the
+# checkout (inside a git work tree it would only see git's files) and fresh for every run.
 # Its pip bootstrap download is replaced by ensurepip (see shared ENVIRONMENT.md).
 sanity: venv
 	@mkdir -p $(HOME)/.ansible/test/cache
 	@printf 'import ensurepip\nensurepip.bootstrap(upgrade=True)\n' > $(HOME)/.ansible/test/cache/get_pip_24_2.py
-	@rm -rf $(SANITY_TREE) && mkdir -p $(SANITY_TREE)
-	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_TREE)/
-	cd $(SANITY_TREE) && $(abspath $(BIN))/ansible-test sanity --requirements --python 3.11 --color no
+	@root=$$(mktemp -d -t idsync-sanity-XXXXXX); tree=$$root/ansible_collections/idsync/provisioning; \
+	mkdir -p $$tree; \
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $$tree/; \
+	status=0; (cd $$tree && $(abspath $(BIN))/ansible-test sanity --requirements --python 3.11 --color no) || status=$$?; \
+	rm -rf $$root; exit $$status
 
 lint: venv
 	$(BIN)/ruff check .

@@ -67,8 +67,8 @@ options:
   group_external_id:
     description:
       - Store this provisioner's ownership marker in the groups' C(externalId).
-      - Turn off for services that refuse C(externalId) on groups; groups are then recognised by name only,
-        and only groups in the source are managed.
+      - Turn off for services that refuse C(externalId) on groups; the markers of managed groups are then
+        kept in the state file (O(state_file) becomes required when groups are managed).
     type: bool
     default: true
 """

@@ -69,14 +69,15 @@ options:
     description:
       - V(linked) (the default) touches only accounts this provisioner created or linked.
       - V(authoritative) also deprovisions target accounts that match no source user, except
-        those in O(protected).
+        those in O(protected), whatever marker they carry (another provisioner's included).
     type: str
     default: linked
     choices: [linked, authoritative]
   protected:
     description:
-      - User keys and group names never deprovisioned or deleted in V(authoritative) ownership
-        (break-glass admins, service accounts). Compared case-insensitively.
+      - User keys and group names this provisioner never touches, in either ownership mode
+        (break-glass admins, service accounts): they are not linked, updated, enabled, disabled,
+        deleted or renamed, and their memberships are left as they are. Compared case-insensitively.
     type: list
     elements: str
     default: []
@@ -101,7 +102,9 @@ options:
   marker_prefix:
     description:
       - Prefix of the ownership marker stored with each managed object (C(<prefix><source id>)).
-      - Give two provisioners that share a tenant different prefixes; neither then touches the other's accounts.
+      - Give two provisioners that share a tenant different prefixes, neither a prefix of the other
+        (V(idsync-hr:) and V(idsync-it:), not V(idsync:) and V(idsync:hr:)); in V(linked) ownership
+        neither then touches the other's accounts.
     type: str
     default: "idsync:"
   operations:

@@ -105,6 +105,10 @@ class Connector(ABC):
     def list_groups(self) -> Iterable[TargetGroup]:
         raise NotImplementedError
 
+    def find_groups(self, name: str) -> list[TargetGroup]:
+        """Groups named ``name`` case-insensitively; connectors with a server-side filter override."""
+        return [group for group in self.list_groups() if group.name.lower() == name.lower()]
+
     def group_members(self, group: TargetGroup) -> set[str]:
         """Target user ids of the group's members."""
         raise NotImplementedError

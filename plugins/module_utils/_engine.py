@@ -278,7 +278,7 @@ class _Planner:
         self.user_by_id: dict[str, TargetUser] = {}
         self.member_refs: dict[str, MemberRef] = {}
         # Target users whose memberships are left as they are: protected, unreadable in the
-        # source, in a conflict, or about to be deleted (their memberships go with them).
+        # source, or in a conflict. (Users about to be deleted leave managed groups first.)
         self.keep_member_ids: set[str] = set()
         self.empty_sources: list[str] = []
 

@@ -229,9 +229,9 @@ def _unescape_dn_value(value: str) -> str:
     return out.decode("utf-8", errors="replace")
 
 
-def _validated_filter(option: str, text: str) -> _ldap_filter.Node:
+def _validated_filter(option: str, text: str, evaluable: bool = False) -> _ldap_filter.Node:
     try:
-        return _ldap_filter.parse(text)
+        return _ldap_filter.parse(text, evaluable)
     except _ldap_filter.FilterError as exc:
         raise ProvisioningError(f"LDAP source option '{option}' is not a valid LDAP filter ({text!r}): {exc}") from None
 
@@ -247,7 +247,7 @@ class LdapReader:
         self.group_filter = options.group_filter
         _validated_filter("user_filter", options.user_filter)
         _validated_filter("group_filter", options.group_filter)
-        self.disabled_rule = _validated_filter("disabled_filter", options.disabled_filter)
+        self.disabled_rule = _validated_filter("disabled_filter", options.disabled_filter, evaluable=True)
         self.connection = None
         self.server_uri = ""
         self._schema_types = None
@@ -286,11 +286,14 @@ class LdapReader:
         use_ssl = parsed.scheme == "ldaps"
         tls = None
         if use_ssl or self.options.start_tls:
-            tls = ldap3.Tls(
-                validate=ssl.CERT_REQUIRED if self.options.validate_certs else ssl.CERT_NONE,
-                ca_certs_file=self.options.ca_path,
-                version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+            try:
+                tls = ldap3.Tls(
+                    validate=ssl.CERT_REQUIRED if self.options.validate_certs else ssl.CERT_NONE,
+                    ca_certs_file=self.options.ca_path,
+                    version=ssl.PROTOCOL_TLS_CLIENT,
+                )
+            except ldap_exceptions.LDAPSSLConfigurationError as exc:
+                raise ProvisioningError(f"LDAP source option 'ca_path' ({self.options.ca_path!r}): {exc}") from None
         return ldap3.Server(
             parsed.hostname,
             port=parsed.port or (636 if use_ssl else 389),
@@ -505,7 +508,7 @@ class LdapReader:
             base_name, _sep, option = key.partition(";")
             if base_name.lower() not in {m.lower() for m in MEMBER_ATTRIBUTES}:
                 continue
-            members.extend(v.decode("utf-8") for v in values)
+            members.extend(_strip_unique_id(v.decode("utf-8")) for v in values)
             if option.lower().startswith("range="):
                 members.extend(self._remaining_range(entry["dn"], base_name, option, len(values)))
         return members
@@ -627,6 +630,12 @@ def _raw_values(entry: dict | None, name: str) -> list[bytes]:
         if key.split(";")[0].lower() == name.lower():
             return list(values)
     return []
+
+
+def _strip_unique_id(value: str) -> str:
+    """``uniqueMember`` may carry an optional unique id after the DN (``cn=x,dc=y#'0101'B``)."""
+    head, sep, tail = value.rpartition("#'")
+    return head if sep and tail.endswith("'B") and set(tail[:-2]) <= {"0", "1"} else value
 
 
 def _is_utf8(value: bytes) -> bool:

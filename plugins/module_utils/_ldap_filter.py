@@ -58,20 +58,24 @@ def escape_value(value: str) -> str:
     return "".join(f"\\{ord(c):02x}" if c in "*()\\\x00" else c for c in value)
 
 
-def parse(text: str) -> Node:
-    """Parse a filter; raises FilterError with a reason a human can act on."""
+def parse(text: str, evaluable: bool = True) -> Node:
+    """Parse a filter; raises FilterError with a reason a human can act on.
+
+    ``evaluable=False`` checks the syntax only, for filters the server runs (``user_filter``):
+    any extensible match is then accepted, AD's in-chain rule and named rules included.
+    """
     if not isinstance(text, str) or not text.strip():
         raise FilterError("the filter is empty")
     text = text.strip()
     if not text.startswith("("):
         text = f"({text})"  # ldapsearch accepts a bare item; so do we
-    node, pos = _parse_item(text, 0)
+    node, pos = _parse_item(text, 0, evaluable)
     if pos != len(text):
         raise FilterError(f"unexpected text after position {pos}: {text[pos:]!r}")
     return node
 
 
-def _parse_item(text: str, pos: int) -> tuple[Node, int]:
+def _parse_item(text: str, pos: int, evaluable: bool) -> tuple[Node, int]:
     if pos >= len(text) or text[pos] != "(":
         raise FilterError(f"expected '(' at position {pos}")
     pos += 1
@@ -82,16 +86,16 @@ def _parse_item(text: str, pos: int) -> tuple[Node, int]:
         children = []
         pos += 1
         while pos < len(text) and text[pos] == "(":
-            child, pos = _parse_item(text, pos)
+            child, pos = _parse_item(text, pos, evaluable)
             children.append(child)
         if not children:
             raise FilterError(f"'{head}' needs at least one filter inside it")
         return Node("and" if head == "&" else "or", children=children), _close(text, pos)
     if head == "!":
-        child, pos = _parse_item(text, pos + 1)
+        child, pos = _parse_item(text, pos + 1, evaluable)
         return Node("not", children=[child]), _close(text, pos)
     end = _find_close(text, pos)
-    return _parse_simple(text[pos:end]), end + 1
+    return _parse_simple(text[pos:end], evaluable), end + 1
 
 
 def _close(text: str, pos: int) -> int:
@@ -109,12 +113,16 @@ def _find_close(text: str, pos: int) -> int:
     return end
 
 
-def _parse_simple(item: str) -> Node:
+def _parse_simple(item: str, evaluable: bool) -> Node:
     idx = item.find("=")
     if idx <= 0:
         raise FilterError(f"{item!r} has no comparison ('=', '>=', '<=', '~=' or ':=')")
     op = {":": "ext", "~": "approx", ">": "ge", "<": "le"}.get(item[idx - 1], "eq")
     left, right = (item[:idx], item[idx + 1 :]) if op == "eq" else (item[: idx - 1], item[idx + 1 :])
+    if op == "ext" and not evaluable:
+        if not left.strip(":"):
+            raise FilterError(f"extensible match {item!r} names neither an attribute nor a rule")
+        return Node("ext", attribute=left.split(":")[0], value=_unescape(right, item), rule=left)
     if op == "ext":
         attribute, _sep, rule = left.partition(":")
         if rule.lower().startswith("dn:") or not attribute:

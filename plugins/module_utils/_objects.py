@@ -190,7 +190,7 @@ def run_user(
             return _user_create(module, connector, key, user_key, attrs, link, link_option, enabled)
         return _user_update(module, connector, user, attrs, link, link_option, enabled)
 
-    _guarded(module, work)
+    _guarded(module, work, needs=("requests",))
 
 
 def _user_attributes(attributes: Mapping[str, Any], key: str, user_key: str, key_option: str) -> dict[str, Any]:
@@ -293,23 +293,15 @@ def run_user_info(module, connector_factory: ConnectorFactory, key_option: str =
             found = itertools.islice(found, limit)
         return {"changed": False, "users": [user_view(u) for u in found]}
 
-    _guarded(module, work)
+    _guarded(module, work, needs=("requests",))
 
 
 # -- groups -----------------------------------------------------------------------------------
 
 
-def find_groups(connector: Connector, name: str) -> list[TargetGroup]:
-    """Groups named ``name`` (case-insensitively): the connector's search if it has one, else its listing."""
-    search = getattr(connector, "find_groups", None)
-    if callable(search):
-        return list(search(name))
-    return [group for group in connector.list_groups() if group.name.lower() == name.lower()]
-
-
 def find_group(connector: Connector, name: str) -> TargetGroup | None:
     """The one group named ``name``; several of that name are an error (the task cannot choose)."""
-    groups = find_groups(connector, name)
+    groups = connector.find_groups(name)
     if len(groups) > 1:
         ids = ", ".join(sorted(group.id for group in groups))
         raise ProvisioningError(
@@ -401,7 +393,7 @@ def run_group(module, connector_factory: ConnectorFactory, link_option: str | No
         final_name = new_name if new_name is not None else name
         rename = group is not None and new_name is not None and group.name != new_name
         if rename and group.name.lower() != new_name.lower():
-            taken = [other for other in find_groups(connector, new_name) if other.id != group.id]
+            taken = [other for other in connector.find_groups(new_name) if other.id != group.id]
             if taken:
                 ids = ", ".join(sorted(other.id for other in taken))
                 raise ProvisioningError(
@@ -442,7 +434,7 @@ def run_group(module, connector_factory: ConnectorFactory, link_option: str | No
             result["diff"] = _diff("group", final_name, before, after)
         return result
 
-    _guarded(module, work)
+    _guarded(module, work, needs=("requests",))
 
 
 def _apply_members(module, connector, group, lists, resolved, before, after, written) -> list[str]:
@@ -525,4 +517,4 @@ def run_group_info(module, connector_factory: ConnectorFactory) -> None:
             result["group"] = views[0] if views else None
         return result
 
-    _guarded(module, work)
+    _guarded(module, work, needs=("requests",))

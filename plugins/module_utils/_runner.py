@@ -17,9 +17,9 @@ from typing import Any
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.idsync.provisioning.plugins.module_utils import _engine, _ldap, _mapping, _state
+from ansible_collections.idsync.provisioning.plugins.module_utils import _engine, _http, _ldap, _mapping, _state
 from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Connector
-from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError, TargetUser
+from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError
 
 ConnectorFactory = Callable[[Mapping[str, Any]], Connector]
 
@@ -72,14 +72,19 @@ SYNC_MODULE_KWARGS = {
 }
 
 
-def _guarded(module, work: Callable[[], dict[str, Any]]) -> None:
-    """Run ``work``; a ProvisioningError fails the task with its message (and its plan, if any)."""
-    for library, present, error in (
-        ("requests", _http_available(), None),
-        ("ldap3", _ldap.HAS_LDAP3, _ldap.LDAP3_IMPORT_ERROR),
-        ("jmespath", _mapping.HAS_JMESPATH, _mapping.JMESPATH_IMPORT_ERROR),
-    ):
-        if not present and (library != "ldap3" or module.params.get("source")):
+def _guarded(module, work: Callable[[], dict[str, Any]], needs: tuple[str, ...]) -> None:
+    """Run ``work``; a ProvisioningError fails the task with its message (and its plan, if any).
+
+    ``needs`` names the third-party libraries this run imports; a missing one fails the task first.
+    """
+    available = {
+        "requests": (_http.HAS_REQUESTS, _http.REQUESTS_IMPORT_ERROR),
+        "ldap3": (_ldap.HAS_LDAP3, _ldap.LDAP3_IMPORT_ERROR),
+        "jmespath": (_mapping.HAS_JMESPATH, _mapping.JMESPATH_IMPORT_ERROR),
+    }
+    for library in needs:
+        present, error = available[library]
+        if not present:
             module.fail_json(msg=missing_required_lib(library), exception=error)
     try:
         result = work()
@@ -92,12 +97,6 @@ def _guarded(module, work: Callable[[], dict[str, Any]]) -> None:
     if failed:
         module.fail_json(msg=failed, **result)
     module.exit_json(**result)
-
-
-def _http_available() -> bool:
-    from ansible_collections.idsync.provisioning.plugins.module_utils._http import HAS_REQUESTS
-
-    return HAS_REQUESTS
 
 
 # -- the whole reconcile -------------------------------------------------------------------------
@@ -142,13 +141,21 @@ def run_sync(
 
         connector = connector_factory(params)
         caps = connector.capabilities
+        kept_in_state = [
+            kind
+            for kind, link, in_play in (
+                ("users", caps.user_link, True),
+                ("groups", caps.group_link, desired_groups is not None or bool(params["manage_groups"])),
+            )
+            if link == "state" and in_play
+        ]
         state = None
-        if "state" in (caps.user_link, caps.group_link):
+        if kept_in_state:
             if not params["state_file"]:
                 raise ProvisioningError(
-                    f"state_file: {target} keeps no ownership marker on its accounts, so this provisioner "
-                    "records what it created or linked in a state file; set state_file to a path that persists "
-                    "between runs (on AWX, a mounted volume or a project-relative path)"
+                    f"state_file: {target} {' and '.join(kept_in_state)} carry no ownership marker here, so this "
+                    "provisioner records what it created or linked in a state file; set state_file to a path "
+                    "that persists between runs (on AWX, a project-relative path or a mounted volume)"
                 )
             state = _state.load_state(params["state_file"], target)
             if not module.check_mode:
@@ -179,20 +186,11 @@ def run_sync(
             result["failed_msg"] = f"{report.failed} action(s) failed: {names}{more} (see report.failures)"
         return result
 
-    _guarded(module, work)
+    needs = ("requests", "jmespath") + (("ldap3",) if module.params.get("source") else ())
+    _guarded(module, work, needs)
 
 
 def _request_stats(connector: Connector) -> dict[str, int]:
     client = getattr(connector, "client", None)
     stats = getattr(client, "stats", None) or {}
     return {" ".join(key) if isinstance(key, tuple) else str(key): count for key, count in stats.items()}
-
-
-# -- one object at a time ------------------------------------------------------------------------
-
-
-def user_view(connector: Connector, user: TargetUser | None) -> dict[str, Any] | None:
-    """What per-object modules return for a user: the service's record plus the normalised fields."""
-    if user is None:
-        return None
-    return {"id": user.id, "key": user.key, "enabled": user.enabled, "link": user.link, "resource": user.resource}

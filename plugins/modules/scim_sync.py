@@ -108,7 +108,9 @@ report:
       description: Number of failures.
       type: int
     skipped:
-      description: Number of actions skipped by policy (for example an account owned by another provisioner).
+      description:
+        - Number of actions skipped by policy (objects in O(protected)).
+        - An account that carries another provisioner's marker is not skipped but refused, a failed action.
       type: int
     actions:
       description: Every action with its object, before/after, status (C(planned), C(ok), C(failed), C(skipped)) and error.

@@ -73,6 +73,9 @@ PLAYBOOK = """
                     nested_groups=true, page_size=100, **conn) }}
         ad: >-
           {{ lookup(q, 'all', dialect='ad', user_base_dn=ad_dn, group_base_dn=adgroups_dn, nested_groups=true, **conn) }}
+        ad_named_rule: >-
+          {{ query(q, 'users', dialect='ad', user_base_dn=ad_dn,
+                   user_filter='(&(objectClass=user)(sAMAccountName:caseIgnoreMatch:=AADMIN))', **conn) }}
         ad_direct: >-
           {{ query(q, 'groups', dialect='ad', user_base_dn=ad_dn, group_base_dn=adgroups_dn, **conn) }}
         overridden: >-
@@ -136,6 +139,12 @@ PLAYBOOK = """
       register: untrusted
       ignore_errors: true
 
+    - name: CA file that does not exist
+      ansible.builtin.set_fact:
+        x: "{{ query(q, 'users', server_uri=ldaps_uri, ca_path='/nonexistent/ca.pem', user_base_dn=people_dn) }}"
+      register: missing_ca
+      ignore_errors: true
+
     - name: Unknown targeted group
       ansible.builtin.set_fact:
         x: "{{ query(q, 'users', user_base_dn=people_dn, user_groups=['cn=Nope,' ~ groups_dn], **conn) }}"
@@ -156,7 +165,7 @@ PLAYBOOK = """
           {{ {'people': people, 'filtered': filtered, 'eng_direct': eng_direct, 'eng_nested': eng_nested,
               'outer_direct': outer_direct, 'outer_nested': outer_nested, 'eng_and_filter': eng_and_filter,
               'two_groups': two_groups, 'groups_onelevel': groups_onelevel, 'groups_subtree': groups_subtree,
-              'groups_nested': groups_nested, 'everything': everything, 'ad': ad, 'ad_direct': ad_direct,
+              'groups_nested': groups_nested, 'everything': everything, 'ad': ad, 'ad_direct': ad_direct, 'ad_named_rule': ad_named_rule,
               'overridden': overridden, 'selected_attributes': selected_attributes,
               'anonymous': anonymous, 'failover': failover, 'ldaps': ldaps, 'starttls': starttls,
               'unverified': unverified,
@@ -164,6 +173,7 @@ PLAYBOOK = """
                          'missing_base': missing_base.msg, 'missing_group_base': missing_group_base.msg,
                          'bad_filter': bad_filter.msg, 'bad_disabled_filter': bad_disabled_filter.msg,
                          'untrusted': untrusted.msg, 'missing_group': missing_group.msg,
+                         'missing_ca': missing_ca.msg,
                          'bad_term': bad_term.msg}} | to_json }}
 """
 
@@ -448,3 +458,12 @@ def test_paged_search_passes_a_server_size_limit(tmp_path_factory):
         )
     assert result.rc == 0, result.text
     assert result.output == {"bulk": 350, "too_big": 250}
+
+
+def test_server_side_filters_may_use_any_matching_rule(out):
+    """The user filter runs on the server, so rules our evaluator does not know are fine there."""
+    assert [u["attributes"]["sAMAccountName"] for u in out["ad_named_rule"]] == ["aadmin"]
+
+
+def test_missing_ca_file_is_named(out):
+    assert "'ca_path' ('/nonexistent/ca.pem')" in out["errors"]["missing_ca"]

@@ -74,3 +74,17 @@ def test_normalize_dn_resolves_escapes_and_case():
         "CN=smith\\2c janet, OU=people,DC=Example,DC=org"
     )
     assert normalize_dn("cn=a,dc=x") != normalize_dn("cn=b,dc=x")
+
+
+def test_server_filters_accept_any_extensible_match_but_the_evaluator_does_not():
+    in_chain = "(memberOf:1.2.840.113556.1.4.1941:=cn=Staff,dc=example,dc=org)"
+    assert f.parse(in_chain, evaluable=False).op == "ext"
+    with pytest.raises(f.FilterError, match="not supported"):
+        f.parse(in_chain)
+
+
+def test_unique_member_ids_are_stripped():
+    from ansible_collections.idsync.provisioning.plugins.module_utils._ldap import _strip_unique_id
+
+    assert _strip_unique_id("uid=a,dc=x#'0101'B") == "uid=a,dc=x"
+    assert _strip_unique_id("cn=a\\#b,dc=x") == "cn=a\\#b,dc=x"
