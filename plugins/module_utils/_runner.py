@@ -11,6 +11,7 @@ into ``fail_json`` in one place (``_guarded``).
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -179,7 +180,7 @@ def run_sync(
             "requests": _request_stats(connector),
         }
         if module._diff:
-            result["diff"] = diff
+            result["diff"] = [_readable(entry) for entry in diff]
         if report.failed:
             names = ", ".join(f"{f['object_type']} {f['name']}" for f in report.failures[:10])
             more = f" and {report.failed - 10} more" if report.failed > 10 else ""
@@ -188,6 +189,16 @@ def run_sync(
 
     needs = ("requests", "jmespath") + (("ldap3",) if module.params.get("source") else ())
     _guarded(module, work, needs)
+
+
+def _readable(entry: dict[str, Any]) -> dict[str, Any]:
+    """Before/after as text: Ansible would dump dicts with every non-ASCII letter escaped."""
+    return {
+        key: json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        if key in ("before", "after")
+        else value
+        for key, value in entry.items()
+    }
 
 
 def _request_stats(connector: Connector) -> dict[str, int]:
