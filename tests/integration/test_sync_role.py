@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
+from ansible.module_utils.basic import env_fallback
 from support.fault_proxy import FaultProxy
+
+from ansible_collections.idsync.provisioning.plugins.module_utils import _ldap, _runner, scim
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "playbooks" / "scim_sync.yml"
@@ -440,3 +444,55 @@ def test_example_inventory_and_group_vars(job):
     again = job.run(inventory=EXAMPLE_INVENTORY, idsync_connection={"url": job.scim.url}, idsync_source=SOURCE)
     assert again.rc == 0, again.text
     assert again.result["changed"] is False
+
+
+# -- the role's argument spec follows the module's ---------------------------------------------------
+
+ROLE_SPEC = REPO_ROOT / "roles" / "sync" / "meta" / "argument_specs.yml"
+ROLE_VARS = REPO_ROOT / "roles" / "sync" / "vars" / "main.yml"
+ROLE_DEFAULTS = REPO_ROOT / "roles" / "sync" / "defaults" / "main.yml"
+COMPARED = ("type", "elements", "default", "choices", "required", "no_log")
+
+
+def comparable(entry: dict) -> dict:
+    """The parts of an argument spec entry that the role and the module must agree on."""
+    values = {key: entry.get(key) for key in COMPARED}
+    values["required"] = bool(values["required"])
+    values["no_log"] = bool(values["no_log"])
+    if values["choices"] is not None:
+        values["choices"] = sorted(str(choice) for choice in values["choices"])
+    return values
+
+
+def assert_same_options(role_options: dict, module_spec: dict, where: str, raw_ok: tuple[str, ...] = ()) -> None:
+    assert sorted(role_options) == sorted(module_spec), where
+    for name, module_entry in module_spec.items():
+        role_entry = comparable(role_options[name])
+        expected = comparable(module_entry)
+        if name in raw_ok:  # a count or a percentage: the role takes 10 as well as '10', and passes a string
+            assert role_entry["type"] == "raw" and expected["type"] == "str", f"{where}.{name}"
+            role_entry["type"] = expected["type"]
+        assert role_entry == expected, f"{where}.{name}: role {role_entry} != module {expected}"
+        if "options" in module_entry:
+            assert_same_options(role_options[name]["options"], module_entry["options"], f"{where}.{name}")
+
+
+def test_role_options_match_the_scim_sync_module():
+    options = yaml.safe_load(ROLE_SPEC.read_text())["argument_specs"]["main"]["options"]
+    assert_same_options(options["idsync_source"]["options"], _ldap.source_argument_spec(env_fallback), "idsync_source")
+    assert_same_options(options["idsync_connection"]["options"], scim.connection_argument_spec(), "idsync_connection")
+    policy = _runner.policy_argument_spec()
+    assert_same_options(
+        options["idsync_policy"]["options"],
+        policy,
+        "idsync_policy",
+        raw_ok=("max_deletes", "max_disables", "max_group_deletes"),
+    )
+    targets = yaml.safe_load(ROLE_VARS.read_text())["idsync_targets"]
+    assert sorted(targets) == options["idsync_target"]["choices"] == ["scim"]
+    assert sorted(targets["scim"]["connection_options"]) == sorted(scim.connection_argument_spec())
+    # every role variable is documented, and documented defaults are the real ones
+    defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
+    assert sorted(defaults) == sorted(name for name in options if name != "idsync_source")
+    for name, value in defaults.items():
+        assert options[name].get("default") == value, name
