@@ -409,6 +409,14 @@ def test_cross_field_rules(job, role_vars, message):
     assert job.user_names() == []
 
 
+def test_a_null_dict_is_refused_by_name(job):
+    """A group_vars key whose entries are all commented out is null, not {}: refused, naming the variable."""
+    run = job.run(idsync_policy=None)
+    assert run.rc != 0
+    assert "argument 'idsync_policy' is of type NoneType and we were unable to convert to dict" in run.text
+    assert job.user_names() == []
+
+
 def test_thresholds_accept_counts_and_percentages(job):
     run = job.run(idsync_policy={"max_deletes": 0, "max_disables": "10%", "max_group_deletes": "2"})
     assert run.rc == 0, run.text
