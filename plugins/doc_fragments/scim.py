@@ -68,7 +68,7 @@ options:
     description:
       - Store this provisioner's ownership marker in the groups' C(externalId).
       - Turn off for services that refuse C(externalId) on groups; the markers of managed groups are then
-        kept in the state file (O(state_file) becomes required when groups are managed).
+        kept in the state file (the sync module's O(idsync.provisioning.scim_sync#module:state_file) becomes required when groups are managed).
     type: bool
     default: true
 """

@@ -76,7 +76,7 @@ options:
   protected:
     description:
       - User keys and group names this provisioner never touches, in either ownership mode
-        (break-glass admins, service accounts): they are not linked, updated, enabled, disabled,
+        (break-glass admins, service accounts). They are not linked, updated, enabled, disabled,
         deleted or renamed, and their memberships are left as they are. Compared case-insensitively.
     type: list
     elements: str
