@@ -51,15 +51,18 @@ sanity: venv
 	status=0; (cd $$tree && $(abspath $(BIN))/ansible-test sanity --requirements --python 3.11 --color no) || status=$$?; \
 	rm -rf $$root; exit $$status
 
-lint: venv
+lint: venv collection
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check plugins tests
+	$(BIN)/ansible-lint roles playbooks extensions
 
 unit: venv collection
 	$(BIN)/pytest -q tests/unit
 
+# Two workers: the tests mostly wait on ansible-playbook and the servers. Tests of one file
+# stay on one worker (module-scoped fixtures run once).
 integration: venv system-packages collection
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/integration
 
 bench: venv system-packages collection
 	$(BIN)/python tests/bench/run.py
