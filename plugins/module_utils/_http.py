@@ -238,21 +238,9 @@ class HttpClient:
         self.close()
 
     # -- public ------------------------------------------------------------------------
-    def request(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        headers: dict[str, str] | None = None,
-        expected: Iterable[int] = (200, 201, 204),
-        idempotent: bool | None = None,
-        path_template: str | None = None,
-        error_text: Callable[[Any], str] | None = None,
-    ) -> Any:
-        """Send one request (with retries) and return its parsed JSON body, None when empty."""
-        response = self.send(method, path, params, json, headers, expected, idempotent, path_template, error_text)
-        return parse_body(response)
+    def request(self, method: str, path: str, **options: Any) -> Any:
+        """Send one request (with retries, options as for ``send``); its parsed JSON body, None when empty."""
+        return parse_body(self.send(method, path, **options))
 
     def send(
         self,
@@ -266,7 +254,7 @@ class HttpClient:
         path_template: str | None = None,
         error_text: Callable[[Any], str] | None = None,
     ) -> Any:
-        """Like ``request`` but returns the ``requests.Response`` (for headers such as ETag)."""
+        """Send one request with retries and return the ``requests.Response`` (for headers such as ETag)."""
         method = method.upper()
         expected = tuple(expected)
         if idempotent is None:

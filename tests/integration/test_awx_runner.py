@@ -39,6 +39,7 @@ from ansible.release import __version__ as ansible_core_version
 from jinja2 import StrictUndefined
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from support.seed import ACTIVE_PEOPLE, GROUPS, PEOPLE, PEOPLE_IDS
 
 from ansible_collections.idsync.provisioning.plugins.module_utils import _ldap, _runner, scim
 
@@ -48,11 +49,7 @@ AWX_DIR = REPO_ROOT / "docs" / "awx"
 EE_FILE = REPO_ROOT / "meta" / "execution-environment.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
-BASE = "dc=example,dc=org"
-PEOPLE = f"ou=people,{BASE}"
-GROUPS = f"ou=groups,{BASE}"
 # The seeded people that a sync provisions (locked1 is disabled): tests/data/ldap/README.md.
-ACTIVE_PEOPLE = ["asmith", "bwhite", "jdoe", "jmuller", "jsmith", "nomail", "zoe"]
 # The directory layout is the site's: the test replaces the example's idsync_source with the seed's.
 SOURCE = {
     "user_base_dn": PEOPLE,
@@ -767,7 +764,7 @@ def test_sync_job_then_preview_jobs_then_sync_job(fresh_slapd, scim_server, tmp_
     users = {user["userName"]: user for user in scim_server.all("Users")}
     assert sorted(users) == ACTIVE_PEOPLE
     jdoe = users["jdoe"]
-    assert jdoe["externalId"] == "idsync:41b2dad9-7dce-5c41-b54d-6b4447b29ea4"
+    assert jdoe["externalId"] == "idsync:" + PEOPLE_IDS["jdoe"]
     assert jdoe["name"]["givenName"] == "John" and jdoe["name"]["familyName"] == "Doe"
     assert jdoe["displayName"] == "John Doe" and jdoe["active"] is True
     assert [(e["value"], e.get("primary")) for e in jdoe["emails"]] == [("jdoe@example.org", True)]

@@ -13,22 +13,10 @@ import json
 import pytest
 from support.fault_proxy import FaultProxy
 from support.playbook import run_playbook
+from support.seed import ACTIVE_PEOPLE, GROUP_IDS, GROUPS, PEOPLE, PEOPLE_IDS
 
-BASE = "dc=example,dc=org"
-PEOPLE = f"ou=people,{BASE}"
-GROUPS = f"ou=groups,{BASE}"
 PREFIX = "idsync:"
-IDS = {
-    "jdoe": "41b2dad9-7dce-5c41-b54d-6b4447b29ea4",
-    "asmith": "2ad2f516-fd98-56b1-bf75-bc2a81679145",
-    "bwhite": "04549176-2f93-56c5-aaae-f11ceb6b7b34",
-    "jmuller": "5b37150b-9f61-5bc6-a7ef-2416d499ea0d",
-    "zoe": "e5f41f87-8475-57e4-b961-0abff49cf0a4",
-    "jsmith": "67086892-1dc6-521a-9a3d-79e95163d2ea",
-    "locked1": "43dff9a9-4f27-5b98-835b-11e8d65c0dff",
-    "nomail": "e3f4e96a-683c-5945-86a0-2c2d12bd9331",
-}
-ACTIVE_PEOPLE = sorted(set(IDS) - {"locked1"})
+IDS = PEOPLE_IDS
 GROUP_FILTER = "(|(cn=Engineering)(cn=Platform)(cn=Sales))"
 PLAY = """
 - hosts: localhost
@@ -267,7 +255,7 @@ def test_G2_groups_in_scope_are_created_with_nested_members(env):
     assert sorted(g["displayName"] for g in env.scim.all("Groups")) == ["Engineering", "Platform", "Sales"]
     assert env.member_names("Engineering") == ["asmith", "bwhite", "jdoe", "jmuller", "jsmith"]
     assert env.member_names("Sales") == ["zoe"]  # locked1 is disabled: not provisioned, not a member
-    assert env.group("Platform")["externalId"] == PREFIX + "a1347002-a6ad-5842-94ff-8be73646c8bb"
+    assert env.group("Platform")["externalId"] == PREFIX + GROUP_IDS["Platform"]
 
 
 def test_G1_existing_group_is_linked_by_name(env):
@@ -277,7 +265,7 @@ def test_G1_existing_group_is_linked_by_name(env):
     assert counts(result)["create_group"] == 2
     engineering = env.group("engineering")
     assert engineering["id"] == existing["id"]
-    assert engineering["externalId"] == PREFIX + "c0fd59e6-2f9f-51e3-8aaa-08870ac1a191"
+    assert engineering["externalId"] == PREFIX + GROUP_IDS["Engineering"]
 
 
 def test_G3_renamed_group_is_renamed_not_recreated(env):

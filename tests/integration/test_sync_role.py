@@ -25,6 +25,7 @@ import pytest
 import yaml
 from ansible.module_utils.basic import env_fallback
 from support.fault_proxy import FaultProxy
+from support.seed import ACTIVE_PEOPLE, GROUPS, PEOPLE, PEOPLE_IDS
 
 from ansible_collections.idsync.provisioning.plugins.module_utils import _ldap, _runner, scim
 
@@ -34,10 +35,6 @@ EXAMPLE_INVENTORY = REPO_ROOT / "playbooks" / "inventory" / "hosts.yml"
 COLLECTIONS_ROOT = REPO_ROOT / ".build" / "collections"
 BIN_DIR = Path(sys.executable).parent
 
-BASE = "dc=example,dc=org"
-PEOPLE = f"ou=people,{BASE}"
-GROUPS = f"ou=groups,{BASE}"
-ACTIVE_PEOPLE = ["asmith", "bwhite", "jdoe", "jmuller", "jsmith", "nomail", "zoe"]  # locked1 is disabled
 SOURCE = {
     "user_base_dn": PEOPLE,
     "group_base_dn": GROUPS,
@@ -230,7 +227,7 @@ def test_apply_then_nothing_left_to_do(job):
     assert job.user_names() == ACTIVE_PEOPLE
     assert job.members() == FIRST_RUN_MEMBERS
     jdoe = job.scim.user_by_name("jdoe")
-    assert jdoe["externalId"] == "idsync:41b2dad9-7dce-5c41-b54d-6b4447b29ea4"
+    assert jdoe["externalId"] == "idsync:" + PEOPLE_IDS["jdoe"]
     assert jdoe["emails"] == [{"value": "jdoe@example.org", "type": "work", "primary": True}]
     assert run.result["changed"] is True
     assert run.result["report"]["check_mode"] is False
