@@ -50,7 +50,7 @@ EE_FILE = REPO_ROOT / "meta" / "execution-environment.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 # The seeded people that a sync provisions (locked1 is disabled): tests/data/ldap/README.md.
-# The directory layout is the site's: the test replaces the example's idsync_source with the seed's.
+# The directory layout is the site's: the test replaces the example's sync_source with the seed's.
 SOURCE = {
     "user_base_dn": PEOPLE,
     "group_base_dn": GROUPS,
@@ -400,7 +400,7 @@ def launch(
     injected: dict[str, str] = {}
     for definition, inputs in credentials:
         injected.update(awx_inject(definition, inputs, workdir))
-    template_vars = dict(play_var(template["extra_vars"]), idsync_source=SOURCE)
+    template_vars = dict(play_var(template["extra_vars"]), sync_source=SOURCE)
     (workdir / "env" / "extravars").write_text(awx_extravars(template_vars, answers), encoding="utf-8")
     options = (["--check"] if template.get("job_type") == "check" else []) + (
         ["--diff"] if template.get("diff_mode") else []
@@ -521,25 +521,25 @@ def test_survey_is_accepted_by_awx_and_drives_the_role():
     assert survey_errors(broken) == ["question 0: default 'archive' not among the choices"]
 
     questions = {item["variable"]: item for item in SURVEY["spec"]}
-    assert set(questions) == {"idsync_remove_user_action", "idsync_max_disables", "idsync_preview"}
+    assert set(questions) == {"sync_remove_user_action", "sync_max_disables", "sync_preview"}
     role = load_yaml(REPO_ROOT / "roles" / "sync" / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
-    policy = role["idsync_policy"]["options"]
+    policy = role["sync_policy"]["options"]
     # the choices are the role's and the module's
-    assert questions["idsync_remove_user_action"]["choices"] == policy["remove_user_action"]["choices"]
+    assert questions["sync_remove_user_action"]["choices"] == policy["remove_user_action"]["choices"]
     assert policy["remove_user_action"]["choices"] == _runner.policy_argument_spec()["remove_user_action"]["choices"]
-    assert role["idsync_preview"]["type"] == "bool" and set(questions["idsync_preview"]["choices"]) == {"true", "false"}
+    assert role["sync_preview"]["type"] == "bool" and set(questions["sync_preview"]["choices"]) == {"true", "false"}
 
     template_vars = play_var(job_template("idsync SCIM sync")["extra_vars"])
-    assert template_vars["idsync_policy"]["remove_user_action"] == "{{ idsync_remove_user_action }}"
-    assert template_vars["idsync_policy"]["max_disables"] == "{{ idsync_max_disables }}"
+    assert template_vars["sync_policy"]["remove_user_action"] == "{{ sync_remove_user_action }}"
+    assert template_vars["sync_policy"]["max_disables"] == "{{ sync_max_disables }}"
     # the templates and schedules that do not ask still get a value for what the policy references
-    for variable in ("idsync_remove_user_action", "idsync_max_disables"):
+    for variable in ("sync_remove_user_action", "sync_max_disables"):
         assert template_vars[variable] == questions[variable]["default"], variable
-    assert set(template_vars) - {"idsync_remove_user_action", "idsync_max_disables"} <= set(role), "not role variables"
+    assert set(template_vars) - {"sync_remove_user_action", "sync_max_disables"} <= set(role), "not role variables"
     assert survey_answers(SURVEY) == {
-        "idsync_remove_user_action": "disable",
-        "idsync_max_disables": "5%",
-        "idsync_preview": "false",
+        "sync_remove_user_action": "disable",
+        "sync_max_disables": "5%",
+        "sync_preview": "false",
     }
 
 
@@ -549,7 +549,7 @@ def test_job_templates_example():
     assert sync["playbook"] == preview["playbook"] == "playbooks/scim_sync.yml"
     assert (REPO_ROOT / sync["playbook"]).is_file()
     assert sync["survey_enabled"] is True and "'survey.json'" in play_var(sync["survey_spec"])
-    assert "idsync_preview" in preview["survey_spec"]  # the preview template does not ask for a preview
+    assert "sync_preview" in preview["survey_spec"]  # the preview template does not ask for a preview
     assert sync["extra_vars"] == preview["extra_vars"]
 
     type_names = {LDAP_TYPE["name"], SCIM_TYPE["name"]}
@@ -754,7 +754,7 @@ def test_sync_job_then_preview_jobs_then_sync_job(fresh_slapd, scim_server, tmp_
         ),
         (SCIM_TYPE, {"url": scim_server.url, "token": scim_server.token}),
     ]
-    first = launch(tmp_path / "job1", "idsync SCIM sync", credentials, survey_answers(SURVEY, idsync_max_disables="2"))
+    first = launch(tmp_path / "job1", "idsync SCIM sync", credentials, survey_answers(SURVEY, sync_max_disables="2"))
     assert first.runner.status == "successful", first.stdout[-3000:]
     assert first.runner.rc == 0
     assert set(first.env) == set(LDAP_TYPE["injectors"]["env"]) | set(SCIM_TYPE["injectors"]["env"])
@@ -799,7 +799,7 @@ def test_sync_job_then_preview_jobs_then_sync_job(fresh_slapd, scim_server, tmp_
     before = server_dump(scim_server)
 
     # preview from the sync template's survey (what a workflow does) ...
-    answers = survey_answers(SURVEY, idsync_max_disables="2", idsync_preview="true")
+    answers = survey_answers(SURVEY, sync_max_disables="2", sync_preview="true")
     survey_preview = launch(tmp_path / "job2", "idsync SCIM sync", credentials, answers)
     assert survey_preview.runner.status == "successful", survey_preview.stdout[-3000:]
     assert server_dump(scim_server) == before, "the preview wrote to the service"
@@ -808,8 +808,8 @@ def test_sync_job_then_preview_jobs_then_sync_job(fresh_slapd, scim_server, tmp_
     assert planned["counts"]["create_user"] == 1 and planned["counts"]["disable_user"] == 1
 
     # ... and from the check-mode preview template: the same plan
-    answers = survey_answers(SURVEY, idsync_max_disables="2")
-    del answers["idsync_preview"]  # that template does not ask
+    answers = survey_answers(SURVEY, sync_max_disables="2")
+    del answers["sync_preview"]  # that template does not ask
     check_preview = launch(tmp_path / "job3", "idsync SCIM preview", credentials, answers)
     assert check_preview.runner.status == "successful", check_preview.stdout[-3000:]
     assert server_dump(scim_server) == before, "the check-mode preview wrote to the service"
@@ -817,7 +817,7 @@ def test_sync_job_then_preview_jobs_then_sync_job(fresh_slapd, scim_server, tmp_
     assert check_preview.artifacts["idsync_report"]["counts"] == planned["counts"]
 
     # the sync then does what the preview planned (at verbosity 3, which must not show a secret either)
-    answers = survey_answers(SURVEY, idsync_max_disables="2")
+    answers = survey_answers(SURVEY, sync_max_disables="2")
     applied = launch(tmp_path / "job4", "idsync SCIM sync", credentials, answers, verbosity=3)
     assert applied.runner.status == "successful", applied.stdout[-3000:]
     assert applied.artifacts["idsync_report"]["preview"] is False

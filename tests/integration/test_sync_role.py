@@ -6,7 +6,7 @@
 A real slapd (``fresh_slapd``) and a real scim2-server (``scim_server``); the settings are role
 variables, the secrets and URLs come from the environment (SCIM_URL, SCIM_TOKEN, LDAP_SERVER_URI,
 LDAP_BIND_DN, LDAP_BIND_PW) as an AWX credential would inject them. Each run imports the ready
-playbook and adds a play that records ``idsync_result``; the custom stats (``set_stats``) are
+playbook and adds a play that records ``sync_result``; the custom stats (``set_stats``) are
 read from the end of the output (``ANSIBLE_SHOW_CUSTOM_STATS``), as AWX would aggregate them.
 Seed data: tests/data/ldap/README.md.
 """
@@ -51,9 +51,9 @@ WRAPPER = """\
   hosts: localhost
   gather_facts: false
   tasks:
-    - name: Record idsync_result
+    - name: Record sync_result
       ansible.builtin.copy:
-        content: "{{{{ {{'result': idsync_result}} | to_json }}}}"
+        content: "{{{{ {{'result': sync_result}} | to_json }}}}"
         dest: "{{{{ record }}}}"
         mode: "0600"
       check_mode: false
@@ -67,7 +67,7 @@ class Run:
     rc: int
     stdout: str
     stderr: str
-    result: dict | None  # idsync_result, when the record play ran
+    result: dict | None  # sync_result, when the record play ran
 
     @property
     def text(self) -> str:
@@ -123,7 +123,7 @@ class Job:
         return env
 
     def run(self, *flags: str, inventory: Path | None = None, env: dict | None = None, **role_vars) -> Run:
-        """Run the ready playbook with ``role_vars`` as extra vars (``idsync_source`` defaults to SOURCE)."""
+        """Run the ready playbook with ``role_vars`` as extra vars (``sync_source`` defaults to SOURCE)."""
         self.runs += 1
         work = self.tmp_path / f"run{self.runs}"
         work.mkdir(parents=True)
@@ -133,7 +133,7 @@ class Job:
         if inventory is None:
             inventory = work / "hosts.ini"
             inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-        variables = {"record": str(record), "idsync_source": SOURCE}
+        variables = {"record": str(record), "sync_source": SOURCE}
         variables.update(role_vars)
         vars_file = work / "vars.json"
         vars_file.write_text(json.dumps(variables))
@@ -201,7 +201,7 @@ def test_check_mode_is_a_preview_that_writes_nothing(job):
 
 def test_idsync_preview_previews_in_a_normal_run(job):
     before = job.dump()
-    run = job.run(idsync_preview=True)
+    run = job.run(sync_preview=True)
     assert run.rc == 0, run.text
     assert job.dump() == before
     assert run.summary()[0] == "preview: nothing was written (scim, check mode)"
@@ -322,7 +322,7 @@ def test_fail_on_errors_false_reports_without_failing(job):
     with FaultProxy(job.scim.url) as proxy:
         refuse_zoe(proxy)
         job.scim_url = proxy.url
-        run = job.run(idsync_fail_on_errors=False)
+        run = job.run(sync_fail_on_errors=False)
     assert run.rc == 0, run.text
     assert run.result["report"]["failed"] == 2
     assert run.summary()[4] == "failures: 2"
@@ -339,7 +339,7 @@ def test_a_threshold_stops_the_sync_before_any_write(job):
         )
     )
     before = job.dump()
-    run = job.run(idsync_policy={"max_disables": 1})
+    run = job.run(sync_policy={"max_disables": 1})
     assert run.rc != 0
     assert job.dump() == before
     assert "max_disables" in run.stdout
@@ -350,10 +350,10 @@ def test_a_threshold_stops_the_sync_before_any_write(job):
 
 
 def test_argument_spec_refuses_a_bad_value_before_anything_runs(job):
-    run = job.run(idsync_policy={"remove_user_action": "erase"})
+    run = job.run(sync_policy={"remove_user_action": "erase"})
     assert run.rc != 0
     assert (
-        "value of remove_user_action must be one of: disable, delete, got: erase found in idsync_policy" in run.stdout
+        "value of remove_user_action must be one of: disable, delete, got: erase found in sync_policy" in run.stdout
     )
     assert "Sync the directory into the SCIM service" not in run.stdout
     assert job.user_names() == []
@@ -362,13 +362,13 @@ def test_argument_spec_refuses_a_bad_value_before_anything_runs(job):
 @pytest.mark.parametrize(
     ("role_vars", "message"),
     [
-        ({"idsync_target": "box"}, "value of idsync_target must be one of: scim, got: box"),
+        ({"sync_target": "box"}, "value of sync_target must be one of: scim, got: box"),
         (
-            {"idsync_connection": {"client_id": "x"}},
-            "idsync_connection.client_id. Supported parameters include: ca_path,",
+            {"sync_connection": {"client_id": "x"}},
+            "sync_connection.client_id. Supported parameters include: ca_path,",
         ),
-        ({"idsync_source": {"server_uri": ["ldap://127.0.0.1:1"]}}, "missing required arguments: user_base_dn"),
-        ({"idsync_max_workers": "many"}, "idsync_max_workers"),
+        ({"sync_source": {"server_uri": ["ldap://127.0.0.1:1"]}}, "missing required arguments: user_base_dn"),
+        ({"sync_max_workers": "many"}, "sync_max_workers"),
     ],
 )
 def test_argument_spec_messages(job, role_vars, message):
@@ -383,17 +383,17 @@ def test_argument_spec_messages(job, role_vars, message):
     ("role_vars", "message"),
     [
         (
-            {"idsync_policy": {"max_deletes": "lots"}},
-            "idsync_policy.max_deletes: expected a count (10) or a percentage of the managed objects ('5%'), "
+            {"sync_policy": {"max_deletes": "lots"}},
+            "sync_policy.max_deletes: expected a count (10) or a percentage of the managed objects ('5%'), "
             'got "lots"',
         ),
-        ({"idsync_group_mapping": {"displayName": "name"}}, "idsync_group_mapping: only the key name is mapped"),
+        ({"sync_group_mapping": {"displayName": "name"}}, "sync_group_mapping: only the key name is mapped"),
         (
-            {"idsync_connection": {"token": "t", "username": "u"}},
-            "idsync_connection: use either a bearer token (token, or SCIM_TOKEN) or basic authentication",
+            {"sync_connection": {"token": "t", "username": "u"}},
+            "sync_connection: use either a bearer token (token, or SCIM_TOKEN) or basic authentication",
         ),
         (
-            {"idsync_policy": {"remove_user_action": "delete", "operations": {"delete_users": False}}},
+            {"sync_policy": {"remove_user_action": "delete", "operations": {"delete_users": False}}},
             "remove_user_action is delete but operations.delete_users is false",
         ),
     ],
@@ -408,14 +408,14 @@ def test_cross_field_rules(job, role_vars, message):
 
 def test_a_null_dict_is_refused_by_name(job):
     """A group_vars key whose entries are all commented out is null, not {}: refused, naming the variable."""
-    run = job.run(idsync_policy=None)
+    run = job.run(sync_policy=None)
     assert run.rc != 0
-    assert "argument 'idsync_policy' is of type NoneType and we were unable to convert to dict" in run.text
+    assert "argument 'sync_policy' is of type NoneType and we were unable to convert to dict" in run.text
     assert job.user_names() == []
 
 
 def test_thresholds_accept_counts_and_percentages(job):
-    run = job.run(idsync_policy={"max_deletes": 0, "max_disables": "10%", "max_group_deletes": "2"})
+    run = job.run(sync_policy={"max_deletes": 0, "max_disables": "10%", "max_group_deletes": "2"})
     assert run.rc == 0, run.text
     assert job.user_names() == ACTIVE_PEOPLE
 
@@ -428,7 +428,7 @@ def test_secrets_in_variables_are_never_printed(job):
     env = {"SCIM_TOKEN": None, "LDAP_BIND_PW": None}
     source = dict(SOURCE, bind_dn=job.ldap.reader_dn, bind_pw=job.ldap.reader_pw)
     run = job.run(
-        "--check", "--diff", "-vvv", env=env, idsync_source=source, idsync_connection={"token": job.scim.token}
+        "--check", "--diff", "-vvv", env=env, sync_source=source, sync_connection={"token": job.scim.token}
     )
     assert run.rc == 0, run.text
     assert run.result["report"]["counts"] == FIRST_RUN_COUNTS  # it did bind and authenticate
@@ -439,14 +439,14 @@ def test_secrets_in_variables_are_never_printed(job):
 
 def test_example_inventory_and_group_vars(job):
     """playbooks/inventory: the interpreter setting and the example group_vars are used as shipped."""
-    run = job.run(inventory=EXAMPLE_INVENTORY, idsync_connection={"url": job.scim.url}, idsync_source=SOURCE)
+    run = job.run(inventory=EXAMPLE_INVENTORY, sync_connection={"url": job.scim.url}, sync_source=SOURCE)
     assert run.rc == 0, run.text
     # the example mapping adds title; the example policy is in force (its thresholds parse)
     assert job.scim.user_by_name("jdoe")["title"] == "Engineer"
     assert job.scim.user_by_name("asmith")["title"] == "Engineering Manager"
     assert "title" not in job.scim.user_by_name("bwhite")
     assert job.user_names() == ACTIVE_PEOPLE
-    again = job.run(inventory=EXAMPLE_INVENTORY, idsync_connection={"url": job.scim.url}, idsync_source=SOURCE)
+    again = job.run(inventory=EXAMPLE_INVENTORY, sync_connection={"url": job.scim.url}, sync_source=SOURCE)
     assert again.rc == 0, again.text
     assert again.result["changed"] is False
 
@@ -484,20 +484,20 @@ def assert_same_options(role_options: dict, module_spec: dict, where: str, raw_o
 
 def test_role_options_match_the_scim_sync_module():
     options = yaml.safe_load(ROLE_SPEC.read_text())["argument_specs"]["main"]["options"]
-    assert_same_options(options["idsync_source"]["options"], _ldap.source_argument_spec(env_fallback), "idsync_source")
-    assert_same_options(options["idsync_connection"]["options"], scim.connection_argument_spec(), "idsync_connection")
+    assert_same_options(options["sync_source"]["options"], _ldap.source_argument_spec(env_fallback), "sync_source")
+    assert_same_options(options["sync_connection"]["options"], scim.connection_argument_spec(), "sync_connection")
     policy = _runner.policy_argument_spec()
     assert_same_options(
-        options["idsync_policy"]["options"],
+        options["sync_policy"]["options"],
         policy,
-        "idsync_policy",
+        "sync_policy",
         raw_ok=("max_deletes", "max_disables", "max_group_deletes"),
     )
-    targets = yaml.safe_load(ROLE_VARS.read_text())["idsync_targets"]
-    assert sorted(targets) == options["idsync_target"]["choices"] == ["scim"]
+    targets = yaml.safe_load(ROLE_VARS.read_text())["sync_targets"]
+    assert sorted(targets) == options["sync_target"]["choices"] == ["scim"]
     assert sorted(targets["scim"]["connection_options"]) == sorted(scim.connection_argument_spec())
     # every role variable is documented, and documented defaults are the real ones
     defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
-    assert sorted(defaults) == sorted(name for name in options if name != "idsync_source")
+    assert sorted(defaults) == sorted(name for name in options if name != "sync_source")
     for name, value in defaults.items():
         assert options[name].get("default") == value, name

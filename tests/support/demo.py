@@ -35,8 +35,8 @@ def banner(text: str) -> None:
 
 def demo_vars(ldap: SlapdServer) -> dict:
     return {
-        "idsync_target": "scim",
-        "idsync_source": {
+        "sync_target": "scim",
+        "sync_source": {
             "server_uri": [ldap.uri],
             "dialect": "openldap",
             "user_base_dn": PEOPLE,
@@ -45,7 +45,7 @@ def demo_vars(ldap: SlapdServer) -> dict:
             "group_filter": "(|(cn=Engineering)(cn=Platform*)(cn=Sales))",
             "nested_groups": True,
         },
-        "idsync_policy": {"remove_user_action": "disable", "max_disables": "50%"},
+        "sync_policy": {"remove_user_action": "disable", "max_disables": "50%"},
     }
 
 
