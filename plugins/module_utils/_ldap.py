@@ -18,7 +18,7 @@ import contextlib
 import ssl
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -664,9 +664,3 @@ def _socket_reason(exc: Exception) -> str:
 def _tls_reason(exc: Exception) -> str:
     text = str(exc)
     return "certificate verify failed" if "certificate verify failed" in text.lower() else text
-
-
-def iter_records(directory: Directory, kind: str) -> Iterator[dict[str, Any]]:
-    items = directory.users if kind == "users" else directory.groups
-    for item in items:
-        yield item.as_dict()
