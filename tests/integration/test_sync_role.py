@@ -352,9 +352,7 @@ def test_a_threshold_stops_the_sync_before_any_write(job):
 def test_argument_spec_refuses_a_bad_value_before_anything_runs(job):
     run = job.run(sync_policy={"remove_user_action": "erase"})
     assert run.rc != 0
-    assert (
-        "value of remove_user_action must be one of: disable, delete, got: erase found in sync_policy" in run.stdout
-    )
+    assert "value of remove_user_action must be one of: disable, delete, got: erase found in sync_policy" in run.stdout
     assert "Sync the directory into the SCIM service" not in run.stdout
     assert job.user_names() == []
 
@@ -427,9 +425,7 @@ def test_secrets_in_variables_are_never_printed(job):
     """The vault way: token and bind password as role variables instead of the environment."""
     env = {"SCIM_TOKEN": None, "LDAP_BIND_PW": None}
     source = dict(SOURCE, bind_dn=job.ldap.reader_dn, bind_pw=job.ldap.reader_pw)
-    run = job.run(
-        "--check", "--diff", "-vvv", env=env, sync_source=source, sync_connection={"token": job.scim.token}
-    )
+    run = job.run("--check", "--diff", "-vvv", env=env, sync_source=source, sync_connection={"token": job.scim.token})
     assert run.rc == 0, run.text
     assert run.result["report"]["counts"] == FIRST_RUN_COUNTS  # it did bind and authenticate
     assert job.scim.token not in run.text
