@@ -34,6 +34,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._model import 
     RecordError,
     TargetGroup,
     TargetUser,
+    redact_secret_paths,
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._state import OwnershipState, save_state
 
@@ -62,10 +63,6 @@ PHASES: tuple[tuple[str, ...], ...] = (
     ("delete_group",),
 )
 _PHASE_OF = {kind: index for index, kinds in enumerate(PHASES) for kind in kinds}
-
-# Attribute names whose values never appear in actions or diffs, should a mapping ever write one.
-_SECRET_WORDS = ("password", "secret", "token")
-_REDACTED = "********"
 
 
 # -- policy ------------------------------------------------------------------------------------
@@ -535,9 +532,9 @@ class _Planner:
                 desired.key,
                 desired.source_id,
                 target.id,
-                before=_redact({"link": self.user_link(target), **before}),
-                after=_redact({"link": marker, **changes}),
-                changes=_redact(changes),
+                before=redact_secret_paths({"link": self.user_link(target), **before}),
+                after=redact_secret_paths({"link": marker, **changes}),
+                changes=redact_secret_paths(changes),
             )
             self.add(action, user=target, changes=changes, link=marker)
         elif changes:
@@ -546,9 +543,9 @@ class _Planner:
                 desired.key,
                 desired.source_id,
                 target.id,
-                before=_redact(before),
-                after=_redact(changes),
-                changes=_redact(changes),
+                before=redact_secret_paths(before),
+                after=redact_secret_paths(changes),
+                changes=redact_secret_paths(changes),
             )
             self.add(action, user=target, changes=changes)
         wanted_enabled = not desired.disabled
@@ -585,7 +582,7 @@ class _Planner:
             return
         attrs = {path: value for path, value in desired.attrs.items() if not _is_empty(value)}
         enabled = not desired.disabled
-        after = _redact({**attrs, "enabled": enabled})
+        after = redact_secret_paths({**attrs, "enabled": enabled})
         action = _user_action("create_user", desired.key, desired.source_id, before={}, after=after)
         self.add(action, changes=attrs, link=self.marker(desired.source_id), enabled=enabled)
         self.member_refs[desired.source_id] = MemberRef(name=desired.key, source_id=desired.source_id)
@@ -870,13 +867,8 @@ class _Applier:
                 self.remember(step)
 
     def run_parallel(self, work: list[Callable[[], None]]) -> None:
-        if self.max_workers == 1 or len(work) == 1:
-            for item in work:
-                item()
-            return
-        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
-            for future in [pool.submit(item) for item in work]:
-                future.result()  # work items record their own failures; this only waits
+        # work items record their own failures; this only runs them and waits
+        _parallel(lambda item: item(), work, self.max_workers)
 
     def run_one(self, step: Step) -> None:
         _attempt(step, lambda: self.write(step))
@@ -1101,10 +1093,3 @@ def values_equal(wanted: Any, current: Any) -> bool:
     if isinstance(wanted, bool) or isinstance(current, bool):
         return type(wanted) is type(current) and wanted == current
     return wanted == current
-
-
-def _redact(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        path: (_REDACTED if any(word in path.lower() for word in _SECRET_WORDS) and value is not None else value)
-        for path, value in values.items()
-    }

@@ -28,7 +28,7 @@ from datetime import timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError
+from ansible_collections.idsync.provisioning.plugins.module_utils._model import REDACTED, ProvisioningError
 
 try:
     import requests
@@ -46,7 +46,6 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATC
 # 429 and 503 mean "not processed, come back later": safe to resend even a create.
 RETRY_LATER_STATUSES = frozenset({429, 503})
 MAX_ERROR_TEXT = 500
-REDACTED = "********"
 
 
 class AmbiguousRequestError(ProvisioningError):

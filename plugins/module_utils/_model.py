@@ -9,8 +9,21 @@ Private to this collection: the names here may change without notice.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+REDACTED = "********"
+# Attribute paths whose values never appear in actions, diffs or module results.
+SECRET_WORDS = ("password", "secret", "token")
+
+
+def redact_secret_paths(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with the value of every secret-looking path (``password``, ``...Token``) masked."""
+    return {
+        path: (REDACTED if value is not None and any(word in path.lower() for word in SECRET_WORDS) else value)
+        for path, value in values.items()
+    }
 
 
 class ProvisioningError(Exception):

@@ -16,7 +16,7 @@ user through ``_runner._guarded``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Connector
@@ -25,17 +25,13 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._model import 
     ProvisioningError,
     TargetGroup,
     TargetUser,
+    redact_secret_paths,
 )
-from ansible_collections.idsync.provisioning.plugins.module_utils._runner import _guarded
-
-ConnectorFactory = Callable[[Mapping[str, Any]], Connector]
+from ansible_collections.idsync.provisioning.plugins.module_utils._runner import ConnectorFactory, _guarded
 
 STATES = ["present", "absent"]
 MEMBER_LISTS = ("set", "add", "remove")
 
-# Values of attribute paths naming a secret never appear in results or diffs.
-_SECRET_WORDS = ("password", "secret", "token")
-_REDACTED = "********"
 # Above this many member ids of unknown name, one listing of all users is cheaper than one GET each.
 _LIST_USERS_ABOVE = 20
 
@@ -111,20 +107,18 @@ def group_view(group: TargetGroup | None, member_names: list[str] | None = None)
     return view
 
 
-def _redact(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        path: (_REDACTED if value is not None and any(word in path.lower() for word in _SECRET_WORDS) else value)
-        for path, value in values.items()
-    }
-
-
 def _sorted_names(names: Iterable[str]) -> list[str]:
     return sorted(set(names), key=lambda name: (name.lower(), name))
 
 
 def _diff(kind: str, name: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     header = f"{kind} {name}"
-    return {"before_header": header, "after_header": header, "before": _redact(before), "after": _redact(after)}
+    return {
+        "before_header": header,
+        "after_header": header,
+        "before": redact_secret_paths(before),
+        "after": redact_secret_paths(after),
+    }
 
 
 def _check_link(what: str, current: str | None, wanted: str | None, option: str, force: bool) -> None:
@@ -211,7 +205,11 @@ def _user_attributes(attributes: Mapping[str, Any], key: str, user_key: str, key
 
 
 def _user_result(module, user: TargetUser | None, changes: dict[str, Any], diff: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = {"changed": bool(changes), "user": user_view(user), "changes": _redact(changes)}
+    result: dict[str, Any] = {
+        "changed": bool(changes),
+        "user": user_view(user),
+        "changes": redact_secret_paths(changes),
+    }
     if module._diff:
         result["diff"] = diff
     return result
