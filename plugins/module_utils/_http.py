@@ -20,15 +20,17 @@ from __future__ import annotations
 import email.utils
 import json as jsonlib
 import re
+import socket
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from ansible_collections.idsync.provisioning.plugins.module_utils._model import REDACTED, ProvisioningError
+from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError
+from ansible_collections.idsync.provisioning.plugins.module_utils._secrets import SecretMasker, shared_masker
 
 try:
     import requests
@@ -62,7 +64,8 @@ def default_error_text(body: Any) -> str:
 
     Understands SCIM (``detail`` + ``scimType``), Box (``code`` + ``message``), Dropbox
     (``error_summary``), OAuth (``error`` + ``error_description``), Okta (``errorSummary``)
-    and the common ``message`` / ``error`` / ``errors[]`` shapes.
+    and the common ``message`` / ``error`` / ``errors[]`` shapes. The text is whole: callers mask
+    secrets in it first and cut it to length after (``HttpClient.service_text``).
     """
     if body is None:
         return ""
@@ -95,7 +98,7 @@ def default_error_text(body: Any) -> str:
         return default_error_text(error)
     if isinstance(body.get("errors"), list):
         return default_error_text(body["errors"])
-    return jsonlib.dumps(body, sort_keys=True)[:MAX_ERROR_TEXT]
+    return jsonlib.dumps(body, sort_keys=True)
 
 
 def _strip_markup(text: str) -> str:
@@ -103,7 +106,7 @@ def _strip_markup(text: str) -> str:
     if title:
         text = title.group(1)
     text = re.sub(r"<[^>]+>", " ", text)
-    return " ".join(text.split())[:MAX_ERROR_TEXT]
+    return " ".join(text.split())
 
 
 # -- retry timing --------------------------------------------------------------------------
@@ -167,8 +170,9 @@ class HttpClient:
     ``auth`` is either a callable that receives the header dict of each attempt and sets its
     credentials (so a token refreshed meanwhile is used by the next attempt), or anything
     ``requests`` accepts as ``auth`` (a ``(user, password)`` tuple, an ``AuthBase``).
-    ``secrets`` are strings that must never appear in an error (the token, the password):
-    they are replaced by ``********`` should a service echo one back.
+    ``secrets`` are strings that must never appear in an error (the token, the password); they
+    join ``masker`` (by default the run's shared one, see ``_secrets``), which masks them in every
+    form they take on the wire, before any text is cut. Tokens obtained later are added to it.
     ``sleep`` is injectable so tests can check waits without waiting.
     """
 
@@ -187,6 +191,7 @@ class HttpClient:
         json_content_type: str = "application/json",
         default_headers: dict[str, str] | None = None,
         secrets: Iterable[str] = (),
+        masker: SecretMasker | None = None,
         sleep: Callable[[float], Any] = time.sleep,
         session: Any = None,
         on_unauthorized: Callable[[], bool] | None = None,
@@ -203,7 +208,9 @@ class HttpClient:
         self.sleep = sleep
         # Called once per request on a 401; returning True (credentials refreshed) resends it.
         self.on_unauthorized = on_unauthorized
-        self._secrets = [s for s in secrets if s]
+        self.masker = masker if masker is not None else shared_masker()
+        for secret in secrets:
+            self.masker.add(secret)
         self._auth_hook = None
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = user_agent
@@ -214,7 +221,7 @@ class HttpClient:
         self.session.verify = self.verify
         if isinstance(auth, tuple):
             self.session.auth = requests.auth.HTTPBasicAuth(*auth)
-            self._secrets.extend(str(part) for part in auth[1:] if part)
+            self.masker.add_credentials(str(auth[0] or ""), str(auth[1] or "") if len(auth) > 1 else "")
         elif isinstance(auth, requests.auth.AuthBase):
             self.session.auth = auth
         elif callable(auth):
@@ -248,12 +255,17 @@ class HttpClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
+        form: dict[str, Any] | None = None,
         expected: Iterable[int] = (200, 201, 204),
         idempotent: bool | None = None,
         path_template: str | None = None,
         error_text: Callable[[Any], str] | None = None,
     ) -> Any:
-        """Send one request with retries and return the ``requests.Response`` (for headers such as ETag)."""
+        """Send one request with retries and return the ``requests.Response`` (for headers such as ETag).
+
+        The body is ``json`` (encoded as JSON) or ``form`` (``application/x-www-form-urlencoded``,
+        as OAuth token endpoints want).
+        """
         method = method.upper()
         expected = tuple(expected)
         if idempotent is None:
@@ -269,11 +281,13 @@ class HttpClient:
             request_headers = dict(headers or {})
             if json is not None:
                 request_headers.setdefault("Content-Type", self.json_content_type)
+            elif form is not None:
+                request_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
             if self._auth_hook is not None:
                 decorated = self._auth_hook(request_headers)
                 if isinstance(decorated, dict):
                     request_headers = decorated
-            data = jsonlib.dumps(json) if json is not None else None
+            data = jsonlib.dumps(json) if json is not None else (urlencode(form) if form is not None else None)
             with self._stats_lock:
                 self.stats[counter_key] = self.stats.get(counter_key, 0) + 1
             try:
@@ -315,9 +329,17 @@ class HttpClient:
                 self._wait(delay)
                 attempt += 1
                 continue
-            self._raise_for(method, shown_path, response, extract, ambiguous=status >= 500 and not retry_later)
+            try:
+                self._raise_for(method, shown_path, response, extract, ambiguous=status >= 500 and not retry_later)
+            except ProvisioningError as exc:
+                raise _with_status_hint(exc, status, self.base_url, self._credentials_kind()) from None
 
     # -- helpers -----------------------------------------------------------------------
+    def _credentials_kind(self) -> str:
+        if isinstance(self.session.auth, requests.auth.HTTPBasicAuth):
+            return "user name and password"
+        return "token" if self._auth_hook is not None else "credentials"
+
     def _backoff_delay(self, attempt: int) -> float:
         return min(self.backoff * (2**attempt), self.max_wait)
 
@@ -330,31 +352,22 @@ class HttpClient:
         self, method: str, shown_path: str, response: Any, extract: Callable[[Any], str], ambiguous: bool
     ) -> None:
         body = parse_body(response, strict=False)
-        try:
-            text = extract(body) or ""
-        except Exception:  # noqa: BLE001 - a faulty extractor must not hide the HTTP error
-            text = ""
-        text = " ".join(str(text).split())[:MAX_ERROR_TEXT] or (response.reason or "")
+        text = self.service_text(body, extract) or self._redact(response.reason or "")
         message = self._redact(f"{method} {shown_path}: {response.status_code} {text}".rstrip())
-        details = self._redact_value(body)
+        details = self.masker.mask_value(body)
         error_class = AmbiguousRequestError if ambiguous and method not in IDEMPOTENT_METHODS else ProvisioningError
         raise error_class(message, response.status_code, details)
 
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+    def service_text(self, body: Any, extract: Callable[[Any], str] | None = None) -> str:
+        """A service's error text for a message: extracted, masked, then (only then) cut."""
+        try:
+            text = (extract or self.error_text)(body) or ""
+        except Exception:  # noqa: BLE001 - a faulty extractor must not hide the HTTP error
+            text = ""
+        return self.masker.cut(" ".join(self.masker.mask(text).split()), MAX_ERROR_TEXT)
 
-    def _redact_value(self, value: Any) -> Any:
-        if not self._secrets:
-            return value
-        if isinstance(value, str):
-            return self._redact(value)
-        if isinstance(value, list):
-            return [self._redact_value(item) for item in value]
-        if isinstance(value, dict):
-            return {key: self._redact_value(item) for key, item in value.items()}
-        return value
+    def _redact(self, text: str) -> str:
+        return self.masker.mask(text)
 
 
 def parse_body(response: Any, strict: bool = True) -> Any:
@@ -372,7 +385,7 @@ def parse_body(response: Any, strict: bool = True) -> Any:
             raise ProvisioningError(
                 f"{response.request.method} {_shown_path(response.url)}: the answer is not valid JSON",
                 response.status_code,
-                response.text[:MAX_ERROR_TEXT],
+                shared_masker().cut(response.text, MAX_ERROR_TEXT),
             ) from None
         return response.text
 
@@ -384,35 +397,141 @@ def _shown_path(path_or_url: str) -> str:
     return path_or_url.split("?", 1)[0]
 
 
+# -- transport failures -----------------------------------------------------------------------
+# One template per failure, each naming the server and saying what to check. They are the one
+# place these texts live: docs/troubleshooting.md quotes them, and tests/unit/test_troubleshooting.py
+# produces each failure for real and checks code and page agree. Change them together.
+HTTP_HOST_UNKNOWN = "cannot resolve host {host}: check the host name in url and DNS (and the proxy settings, if any)"
+HTTP_REFUSED = "connection refused by {host}:{port}: is the service running, and is the port in url right?"
+HTTP_CONNECT_TIMEOUT = (
+    "no connection to {host}:{port} within the connect timeout: check the host, the port, firewalls and proxies, "
+    "or raise timeout"
+)
+HTTP_READ_TIMEOUT = "read timeout: no answer from {host}:{port} in time: raise timeout if the service is slow"
+HTTP_TLS_UNTRUSTED = (
+    "TLS failure: the certificate of {host}:{port} is not trusted ({reason}): set ca_path to the CA that signed it "
+    "(validate_certs: false only for tests)"
+)
+HTTP_TLS_NAME_MISMATCH = (
+    "TLS failure: the certificate of {host}:{port} is not valid for the name {host}: "
+    "use in url a host name the certificate names"
+)
+HTTP_TLS_FAILED = (
+    "TLS failure with {host}:{port}: {reason}: check that this port speaks TLS and the certificate it presents "
+    "(openssl s_client -connect {host}:{port})"
+)
+HTTP_CONNECTION_FAILED = "connection failed: {reason}"
+
+TRANSPORT_MESSAGES = {
+    "host_unknown": HTTP_HOST_UNKNOWN,
+    "refused": HTTP_REFUSED,
+    "connect_timeout": HTTP_CONNECT_TIMEOUT,
+    "read_timeout": HTTP_READ_TIMEOUT,
+    "tls_untrusted": HTTP_TLS_UNTRUSTED,
+    "tls_name_mismatch": HTTP_TLS_NAME_MISMATCH,
+    "tls_failed": HTTP_TLS_FAILED,
+}
+
+# Appended to the service's own answer to a 401 / 403 ("GET /Users: 401 <its text>; ...").
+HTTP_UNAUTHORIZED = (
+    "{message}; {server} refused the credentials: check the {credentials} of this connection "
+    "(wrong, expired, or not set in the environment)"
+)
+HTTP_FORBIDDEN = (
+    "{message}; {server} accepted the credentials but not this operation: give the account or app "
+    "the permission it needs, or leave the operation out"
+)
+STATUS_MESSAGES = {401: HTTP_UNAUTHORIZED, 403: HTTP_FORBIDDEN}
+
+# OpenSSL verify codes: no trusted CA signed it (ca_path fixes it) / the name is not in it.
+_UNTRUSTED_VERIFY_CODES = frozenset({2, 18, 19, 20, 21})
+_NAME_MISMATCH_VERIFY_CODES = frozenset({62, 64})
+
+
 def _describe_failure(exc: Exception) -> tuple[str, bool]:
-    """A short reason for a transport failure, and whether the request surely never left."""
+    """What went wrong (naming the server and what to check), and whether the request surely never left."""
     exceptions = requests.exceptions
+    host, port = _server_of(exc)
     if isinstance(exc, exceptions.SSLError):
-        return f"TLS failure: {_innermost(exc)}", True
+        return _describe_tls(exc, host, port), True
     if isinstance(exc, exceptions.ConnectTimeout):
-        return "connect timeout", True
+        return HTTP_CONNECT_TIMEOUT.format(host=host, port=port), True
     if isinstance(exc, exceptions.ReadTimeout):
-        return "read timeout (no answer in time)", False
+        return HTTP_READ_TIMEOUT.format(host=host, port=port), False
     if isinstance(exc, exceptions.ConnectionError):
-        reason = _innermost(exc)
+        causes = _causes(exc)
+        text = " ".join(f"{type(c).__name__} {c}" for c in causes)
         # Name resolution and refused connections happen before any byte is sent.
-        nothing_sent = bool(re.search(r"NewConnectionError|NameResolutionError|refused", reason + repr(exc)))
-        return f"connection failed: {reason}", nothing_sent
+        if any(isinstance(c, socket.gaierror) for c in causes) or "NameResolutionError" in text:
+            return HTTP_HOST_UNKNOWN.format(host=host), True
+        if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in text.lower():
+            return HTTP_REFUSED.format(host=host, port=port), True
+        nothing_sent = "NewConnectionError" in text
+        return HTTP_CONNECTION_FAILED.format(reason=_innermost(exc)), nothing_sent
     return f"request failed: {type(exc).__name__}", False
+
+
+def _describe_tls(exc: BaseException, host: str, port: int | str) -> str:
+    for cause in reversed(_causes(exc)):
+        code = getattr(cause, "verify_code", None)
+        reason = str(getattr(cause, "verify_message", "") or "").strip()
+        if code in _NAME_MISMATCH_VERIFY_CODES or "doesn't match" in str(cause):
+            return HTTP_TLS_NAME_MISMATCH.format(host=host, port=port)
+        if code in _UNTRUSTED_VERIFY_CODES:
+            return HTTP_TLS_UNTRUSTED.format(host=host, port=port, reason=reason or "unknown issuer")
+        if reason:
+            return HTTP_TLS_FAILED.format(host=host, port=port, reason=reason)
+    text = _innermost(exc)
+    detail = re.search(r"\[SSL(?:: [A-Z0-9_]+)?\]\s*([^(]*)", text)
+    reason = (detail.group(1).strip() if detail else "") or text
+    return HTTP_TLS_FAILED.format(host=host, port=port, reason=reason.rstrip(". "))
+
+
+def _with_status_hint(exc: ProvisioningError, status: int, base_url: str, credentials: str) -> ProvisioningError:
+    """Say what a 401 / 403 means, naming the server (scheme, host and port: no path, no user info)."""
+    template = STATUS_MESSAGES.get(status)
+    if template is None:
+        return exc
+    parts = urlsplit(base_url)
+    server = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    exc.message = template.format(message=exc.message, server=server, credentials=credentials)
+    exc.args = (exc.message, *exc.args[1:])
+    return exc
+
+
+def _server_of(exc: BaseException) -> tuple[str, int | str]:
+    """(host, port) the failed request went to, from the request ``requests`` attaches."""
+    url = getattr(getattr(exc, "request", None), "url", None) or ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "the service"
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, "?")
+    except ValueError:
+        host, port = "the service", "?"
+    return host, port
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes, outermost first (urllib3 nests them in ``reason``, ``args`` and ``from``)."""
+    chain = [exc]
+    seen = {id(exc)}
+    current = exc
+    while True:
+        following = getattr(current, "reason", None)
+        if not isinstance(following, BaseException):
+            following = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        if following is None:
+            following = next((arg for arg in current.args if isinstance(arg, BaseException)), current.__cause__)
+        if following is None or id(following) in seen:
+            return chain
+        chain.append(following)
+        seen.add(id(following))
+        current = following
 
 
 def _innermost(exc: BaseException) -> str:
     """The deepest cause's message, without the URL-laden wrappers of urllib3."""
-    seen = exc
-    while True:
-        reason = getattr(seen, "reason", None)
-        if isinstance(reason, BaseException) and reason is not seen:
-            seen = reason
-            continue
-        if seen.args and isinstance(seen.args[0], BaseException) and seen.args[0] is not seen:
-            seen = seen.args[0]
-            continue
-        break
+    seen = _causes(exc)[-1]
     text = str(seen)
     # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: " - noise.
     text = re.sub(r"<[^>]*object at 0x[0-9a-f]+>:?\s*", "", text)

@@ -18,7 +18,14 @@ from typing import Any
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.idsync.provisioning.plugins.module_utils import _engine, _http, _ldap, _mapping, _state
+from ansible_collections.idsync.provisioning.plugins.module_utils import (
+    _engine,
+    _http,
+    _ldap,
+    _mapping,
+    _secrets,
+    _state,
+)
 from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Connector
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError
 
@@ -87,17 +94,40 @@ def _guarded(module, work: Callable[[], dict[str, Any]], needs: tuple[str, ...])
         present, error = available[library]
         if not present:
             module.fail_json(msg=missing_required_lib(library), exception=error)
+    # Every no_log value of this run joins the masker the HTTP layer uses, so an error that
+    # echoes one (in any encoding, or cut) is masked where it is made; the result is masked
+    # once more on the way out (Ansible itself masks only the raw values).
+    masker = _secrets.shared_masker()
+    for value in module.no_log_values:
+        masker.add(value)
+    fail_json, exit_json = _masked_exit(module.fail_json, masker), _masked_exit(module.exit_json, masker)
     try:
         result = work()
     except ProvisioningError as exc:
-        extra = {"plan": exc.details} if isinstance(exc.details, dict) else {}
-        module.fail_json(msg=exc.message, **extra)
+        # Documented keys: a refused plan (no HTTP status) as "plan", a service's error answer as "details".
+        extra = {} if exc.details is None else {"plan" if exc.status is None else "details": exc.details}
+        fail_json(msg=exc.message, **extra)
     except Exception as exc:  # noqa: BLE001 - an unexpected bug still fails the task with a traceback
-        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+        fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
     failed = result.pop("failed_msg", None)
     if failed:
-        module.fail_json(msg=failed, **result)
-    module.exit_json(**result)
+        fail_json(msg=failed, **result)
+    exit_json(**result)
+
+
+def _masked_exit(exit_function: Callable[..., Any], masker: _secrets.SecretMasker) -> Callable[..., Any]:
+    """``exit_json`` / ``fail_json`` with secrets masked in everything they return."""
+
+    def finish(msg: str | None = None, **result: Any) -> Any:
+        # The fragment scan is per character: run it on the messages, not on a 100k-action report
+        # whose service texts were masked, fragments included, when each error was made.
+        if msg is not None:
+            result["msg"] = masker.mask(msg)
+        if "exception" in result:
+            result["exception"] = masker.mask(result["exception"])
+        return exit_function(**{key: masker.mask_value(value, fragments=False) for key, value in result.items()})
+
+    return finish
 
 
 # -- the whole reconcile -------------------------------------------------------------------------
@@ -182,13 +212,26 @@ def run_sync(
         if module._diff:
             result["diff"] = [_readable(entry) for entry in diff]
         if report.failed:
-            names = ", ".join(f"{f['object_type']} {f['name']}" for f in report.failures[:10])
-            more = f" and {report.failed - 10} more" if report.failed > 10 else ""
-            result["failed_msg"] = f"{report.failed} action(s) failed: {names}{more} (see report.failures)"
+            result["failed_msg"] = _failure_summary(report.failures, len(report.actions))
         return result
 
     needs = ("requests", "jmespath") + (("ldap3",) if module.params.get("source") else ())
     _guarded(module, work, needs)
+
+
+def _failure_summary(failures: list[dict[str, Any]], actions: int, shown: int = 3, width: int = 80) -> str:
+    """A failed sync's message: how many failed, the first few with the service's words, where the rest is."""
+
+    def one(failure: dict[str, Any]) -> str:
+        what = " ".join(str(failure[key]) for key in ("kind", "name") if failure.get(key)) or "state"
+        error = " ".join(str(failure.get("error") or "").split())
+        error = error if len(error) <= width else error[: width - 3] + "..."
+        return f"{what} ({error})" if error else what
+
+    listed = ", ".join(one(failure) for failure in failures[:shown])
+    more = f" and {len(failures) - shown} more" if len(failures) > shown else ""
+    total = max(actions, len(failures))
+    return f"{len(failures)} of {total} actions failed: {listed}{more}; see report.failures"
 
 
 def _readable(entry: dict[str, Any]) -> dict[str, Any]:

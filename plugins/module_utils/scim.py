@@ -27,7 +27,6 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._http import (
     AmbiguousRequestError,
     HttpClient,
     bearer_auth,
-    default_error_text,
     paginate,
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
@@ -596,11 +595,11 @@ class ScimConnector(Connector):
             resource = dict(copy.deepcopy(data), id=resource_id)
             resource["meta"] = {"location": location, "version": get_ci(answer, "version")}
             return self.to_user(resource)
-        text = default_error_text(get_ci(answer, "response")) or "failed"
+        text = self.client.service_text(get_ci(answer, "response")) or "failed"
         return ProvisioningError(
             f"POST {self.users_endpoint} (bulk {operation['bulkId']}, {key}): {status} {text}",
             status or None,
-            get_ci(answer, "response"),
+            self.client.masker.mask_value(get_ci(answer, "response")),
         )
 
     def _create_one(self, item: tuple[dict[str, Any], str | None, bool]) -> TargetUser | Exception:
@@ -893,6 +892,7 @@ def _member_ids(resource: dict[str, Any]) -> set[str]:
 
 # -- what the modules need ------------------------------------------------------------------
 USER_KEY = "userName"
+PASSWORD_PATH = "password"  # RFC 7643 4.1: writeOnly, returned "never"
 
 # Works for AD (single-valued givenName, sAMAccountName) and OpenLDAP (multi-valued cn, uid).
 DEFAULT_USER_MAPPING = {
@@ -904,46 +904,77 @@ DEFAULT_USER_MAPPING = {
 }
 
 
-def connection_argument_spec() -> dict[str, Any]:
-    """Connection options of every SCIM module (documented in doc_fragments/scim.py)."""
+# Which connection options act on which module: every module takes the base options; the others only
+# where they change what the module does (ansible-doc lists exactly these, from the doc fragments
+# idsync.provisioning.scim, .scim.writes, .scim.members and .scim.sync_only).
+OPTION_GROUPS = ("writes", "members", "sync")
+SYNC_OPTION_GROUPS = OPTION_GROUPS  # scim_sync takes them all
+
+
+def connection_argument_spec(*groups: str, auth_aliases: bool = False) -> dict[str, Any]:
+    """Connection options of a SCIM module (documented in doc_fragments/scim.py).
+
+    ``groups`` adds option groups to the base connection (url, credentials, TLS, timeout, paging):
+    ``writes`` (``use_patch``: modules that write users or groups), ``members`` (``member_chunk``:
+    modules that change memberships), ``sync`` (``use_bulk``, ``group_external_id``: the sync).
+    ``auth_aliases`` keeps the former names ``username`` / ``password`` of the basic-auth options,
+    for modules that have no account option they could be taken for.
+    """
     from ansible.module_utils.basic import env_fallback
 
-    return {
+    unknown = set(groups) - set(OPTION_GROUPS)
+    if unknown:
+        raise ValueError(f"unknown SCIM option groups: {', '.join(sorted(unknown))}")
+    spec: dict[str, Any] = {
         "url": {"type": "str", "fallback": (env_fallback, ["SCIM_URL"])},
         "token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["SCIM_TOKEN"])},
-        "username": {"type": "str", "fallback": (env_fallback, ["SCIM_USERNAME"])},
-        "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["SCIM_PASSWORD"])},
+        "auth_username": {"type": "str", "fallback": (env_fallback, ["SCIM_USERNAME"])},
+        "auth_password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["SCIM_PASSWORD"])},
         "validate_certs": {"type": "bool", "default": True},
         "ca_path": {"type": "path", "fallback": (env_fallback, ["SCIM_CA_PATH"])},
         "timeout": {"type": "int", "default": 60},
-        "use_patch": {"type": "bool"},
-        "use_bulk": {"type": "bool", "default": False},
-        "member_chunk": {"type": "int", "default": 100},
         "page_size": {"type": "int", "default": 100},
-        "group_external_id": {"type": "bool", "default": True},
     }
+    if auth_aliases:
+        spec["auth_username"]["aliases"] = ["username"]
+        spec["auth_password"]["aliases"] = ["password"]
+    if "writes" in groups:
+        spec["use_patch"] = {"type": "bool"}
+    if "members" in groups:
+        spec["member_chunk"] = {"type": "int", "default": 100}
+    if "sync" in groups:
+        spec["use_bulk"] = {"type": "bool", "default": False}
+        spec["group_external_id"] = {"type": "bool", "default": True}
+    return spec
 
 
 def connector_from_params(params: dict[str, Any]) -> ScimConnector:
-    """A connector from module parameters; errors name the option."""
+    """A connector from module parameters; errors name the option.
+
+    Options a module does not take (see ``connection_argument_spec``) keep the connector's defaults.
+    """
     if not params.get("url"):
         raise ProvisioningError("url: the SCIM base URL is required (or set SCIM_URL)")
-    if params.get("token") and params.get("username"):
-        raise ProvisioningError("token and username are mutually exclusive: use a bearer token or basic auth")
+    if params.get("token") and params.get("auth_username"):
+        raise ProvisioningError(
+            "token and auth_username are mutually exclusive: use a bearer token or basic authentication"
+        )
+    if params.get("auth_password") and not params.get("auth_username"):
+        raise ProvisioningError("auth_password: needs auth_username (or SCIM_USERNAME)")
     for option in ("member_chunk", "page_size", "timeout"):
-        if params[option] < 1:
+        if params.get(option) is not None and params[option] < 1:
             raise ProvisioningError(f"{option}: must be at least 1, got {params[option]}")
     return ScimConnector(
         params["url"],
         token=params.get("token"),
-        username=params.get("username"),
-        password=params.get("password"),
+        username=params.get("auth_username"),
+        password=params.get("auth_password"),
         validate_certs=params["validate_certs"],
         ca_path=params.get("ca_path"),
         timeout=(min(10.0, float(params["timeout"])), float(params["timeout"])),
         page_size=params["page_size"],
-        member_chunk=params["member_chunk"],
+        member_chunk=params.get("member_chunk") or 100,
         use_patch=params.get("use_patch"),
         use_bulk=None if params.get("use_bulk") else False,  # None: bulk when the service announces it
-        group_external_id=params["group_external_id"],
+        group_external_id=params.get("group_external_id", True),
     )
