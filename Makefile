@@ -36,6 +36,16 @@ collection:
 demo: venv system-packages collection
 	$(BIN)/python tests/support/demo.py
 
+# The sample directory and the SCIM service of `make demo`, left running to write playbooks against;
+# pids, inventory and env.sh in SANDBOX_DIR (tests/support/sandbox.py). sandbox-stop ends those pids.
+SANDBOX_DIR ?= $(BUILD)/sandbox
+.PHONY: sandbox sandbox-stop
+sandbox: venv system-packages collection
+	@$(BIN)/python tests/support/sandbox.py start --dir $(SANDBOX_DIR)
+
+sandbox-stop:
+	@$(BIN)/python tests/support/sandbox.py stop --dir $(SANDBOX_DIR)
+
 test: venv system-packages collection sanity lint unit integration
 	@echo "make test: all checks passed"
 
