@@ -108,6 +108,8 @@ _raw:
       elements: str
 """
 
+import difflib
+
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
@@ -123,6 +125,17 @@ display = Display()
 KINDS = ("users", "groups", "all")
 
 
+def unknown_options_message(unknown, known) -> str:
+    """``ldap_source: unknown option 'user_group' (did you mean 'user_groups'?); known options: ...``."""
+    known = sorted(known)
+    described = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        described.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    noun = "option" if len(unknown) == 1 else "options"
+    return f"ldap_source: unknown {noun} {', '.join(described)}; known options: {', '.join(known)}"
+
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         if not HAS_LDAP3:
@@ -130,6 +143,12 @@ class LookupModule(LookupBase):
         if len(terms) != 1 or terms[0] not in KINDS:
             raise AnsibleLookupError(f"ldap_source takes exactly one term, one of {', '.join(KINDS)}; got {terms!r}")
         self.set_options(var_options=variables, direct=kwargs)
+        # set_options drops what it does not know: a misspelt option (user_group=) would silently
+        # widen the scope, so anything not documented is refused, as the modules refuse it.
+        known = {name for name in self.get_options() if not name.startswith("_")}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise AnsibleLookupError(unknown_options_message(unknown, known))
         try:
             options = LdapOptions.from_getter(self.get_option)
             directory = read_directory(options)

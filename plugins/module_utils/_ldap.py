@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
+import socket
 import ssl
 import traceback
 import uuid
@@ -276,8 +278,10 @@ class LdapReader:
                 self.server_uri = uri
                 return
             except _Unreachable as exc:
-                failures.append(f"{uri}: {exc}")
-        raise ProvisioningError("could not reach any LDAP server: " + "; ".join(failures))
+                failures.append(str(exc))
+        if len(failures) == 1:
+            raise ProvisioningError(failures[0])
+        raise ProvisioningError(LDAP_SERVERS_UNREACHABLE.format(count=len(failures), reasons="; ".join(failures)))
 
     def _server(self, uri: str):
         parsed = urlparse(uri)
@@ -305,10 +309,11 @@ class LdapReader:
 
     def _bind(self, uri: str):
         server = self._server(uri)
-        who = f"as {self.options.bind_dn!r}" if self.options.bind_dn else "anonymously"
+        bind_dn = self.options.bind_dn
+        who = f"as {bind_dn!r}" if bind_dn else "anonymously"
         connection = ldap3.Connection(
             server,
-            user=self.options.bind_dn or None,
+            user=bind_dn or None,
             password=self.options.bind_pw or None,
             auto_bind=ldap3.AUTO_BIND_NONE,
             receive_timeout=self.options.receive_timeout,
@@ -320,22 +325,37 @@ class LdapReader:
         )
         try:
             connection.open()
-        except ldap_exceptions.LDAPSocketOpenError as exc:
-            raise _Unreachable(_socket_reason(exc)) from None
         except ldap_exceptions.LDAPException as exc:
-            raise _Unreachable(type(exc).__name__) from None
+            raise _Unreachable(self._open_failure(exc, server)) from None
         try:
             if self.options.start_tls and not server.ssl and not connection.start_tls():
                 raise ProvisioningError(f"StartTLS with {uri} failed: {_result_text(connection)}")
             if not connection.bind():
+                result = connection.result or {}
+                if result.get("result") == 49 or result.get("description") == "invalidCredentials":
+                    message = (result.get("message") or "").strip()
+                    raise ProvisioningError(
+                        LDAP_BIND_INVALID.format(
+                            bind_dn=bind_dn or "", server=uri, detail=f", {message}" if message else ""
+                        )
+                    )
                 raise ProvisioningError(f"LDAP bind {who} to {uri} failed: {_result_text(connection)}")
+        except ldap_exceptions.LDAPPasswordIsMandatoryError:
+            raise ProvisioningError(LDAP_BIND_NO_PASSWORD.format(bind_dn=bind_dn or "", server=uri)) from None
         except ldap_exceptions.LDAPStartTLSError as exc:
-            raise ProvisioningError(f"StartTLS with {uri} failed: {_tls_reason(exc)}") from None
+            reason = self._open_failure(exc, server)
+            if reason.startswith(_GENERIC_PREFIX):
+                reason = f"StartTLS with {uri} failed: {_ldap3_text(exc)}"
+            raise ProvisioningError(reason) from None
         except ldap_exceptions.LDAPSocketOpenError as exc:
-            raise _Unreachable(_socket_reason(exc)) from None
+            raise _Unreachable(self._open_failure(exc, server)) from None
         except ldap_exceptions.LDAPException as exc:
             raise ProvisioningError(f"LDAP bind {who} to {uri} failed: {type(exc).__name__}") from None
         return connection
+
+    def _open_failure(self, exc: Exception, server) -> str:
+        """What went wrong opening ``server``, as one of the CONNECTION_MESSAGES."""
+        return describe_connection_failure(exc, server.host, server.port, self.options.connect_timeout)
 
     # -- schema ------------------------------------------------------------------------
     def _attribute_info(self, name: str) -> tuple[str, bool, bool]:
@@ -653,14 +673,124 @@ def _result_text(connection) -> str:
     return f"{text} ({message})" if message else text
 
 
-def _socket_reason(exc: Exception) -> str:
-    text = str(exc)
-    for reason in ("Connection refused", "timed out", "Name or service not known", "certificate verify failed"):
-        if reason.lower() in text.lower():
-            return reason.lower()
-    return text.split("[", 1)[0].strip() or type(exc).__name__
+# -- what a failed connection or bind says ---------------------------------------------------
+# One template per failure, each naming the server and saying what to check. They are the one
+# place these texts live: docs/troubleshooting.md quotes them, and tests/unit/test_troubleshooting.py
+# produces each failure for real and checks code and page agree. Change them together.
+LDAP_HOST_UNKNOWN = (
+    "cannot resolve host {host}: check the host name in server_uri / source.server_uri (LDAP_SERVER_URI) and DNS"
+)
+LDAP_REFUSED = "connection refused by {host}:{port}: is the LDAP server running, and is the port in server_uri right?"
+LDAP_CONNECT_TIMEOUT = (
+    "no answer from {host}:{port} within {seconds} s: check the host, the port and any firewall in between, "
+    "or raise connect_timeout"
+)
+LDAP_TLS_UNTRUSTED = (
+    "TLS failure: the certificate of {host}:{port} is not trusted ({reason}): set ca_path / source.ca_path "
+    "(LDAP_CA_PATH) to the CA that signed it (validate_certs: false only for tests)"
+)
+LDAP_TLS_NAME_MISMATCH = (
+    "TLS failure: the certificate of {host}:{port} is not valid for the name {host} (it names {names}): "
+    "use in server_uri a host name the certificate names"
+)
+LDAP_TLS_FAILED = (
+    "TLS failure with {host}:{port}: {reason}: check that this port speaks TLS and the certificate it presents "
+    "(openssl s_client -connect {host}:{port})"
+)
+LDAP_BIND_INVALID = (
+    "bind as {bind_dn!r} to {server}: invalid credentials (LDAP 49{detail}): check bind_dn / source.bind_dn "
+    "(LDAP_BIND_DN) and the bind password (LDAP_BIND_PW)"
+)
+LDAP_BIND_NO_PASSWORD = "bind as {bind_dn!r} to {server}: no password given: set bind_pw / source.bind_pw, or LDAP_BIND_PW in the environment"
+LDAP_SERVERS_UNREACHABLE = "could not reach any LDAP server ({count} tried): {reasons}"
+# the fallback for what the others do not cover (not a documented message)
+_GENERIC_PREFIX = "cannot connect to "
+LDAP_CONNECT_FAILED = _GENERIC_PREFIX + "{host}:{port}: {reason}"
+
+CONNECTION_MESSAGES = {
+    "host_unknown": LDAP_HOST_UNKNOWN,
+    "refused": LDAP_REFUSED,
+    "connect_timeout": LDAP_CONNECT_TIMEOUT,
+    "tls_untrusted": LDAP_TLS_UNTRUSTED,
+    "tls_name_mismatch": LDAP_TLS_NAME_MISMATCH,
+    "tls_failed": LDAP_TLS_FAILED,
+    "bind_invalid": LDAP_BIND_INVALID,
+    "bind_no_password": LDAP_BIND_NO_PASSWORD,
+    "servers_unreachable": LDAP_SERVERS_UNREACHABLE,
+}
+
+# OpenSSL's verify messages that mean "no trusted CA signed it" (ca_path fixes them); others
+# (expired, not yet valid, revoked) go to LDAP_TLS_FAILED with OpenSSL's own words.
+_UNTRUSTED_REASONS = (
+    "self-signed certificate",
+    "self signed certificate",
+    "unable to get local issuer certificate",
+    "unable to get issuer certificate",
+    "unable to verify the first certificate",
+)
 
 
-def _tls_reason(exc: Exception) -> str:
-    text = str(exc)
-    return "certificate verify failed" if "certificate verify failed" in text.lower() else text
+def describe_connection_failure(exc: BaseException, host: str, port: int, timeout: float) -> str:
+    """The message for a failure to open a connection (TCP or TLS) to ``host:port``.
+
+    ldap3 hides the cause in merged exception types and texts, and tries each address of a
+    name in turn (``unable to open socket`` with the history); the most telling cause wins:
+    a TLS problem over a timeout over a refusal.
+    """
+    causes = [exc]
+    history = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], list) else []
+    causes.extend(
+        item[0] for item in history if isinstance(item, tuple) and item and isinstance(item[0], BaseException)
+    )
+    messages = [_classify(cause, host, port, timeout) for cause in causes]
+    for rank in (LDAP_TLS_NAME_MISMATCH, LDAP_TLS_UNTRUSTED, LDAP_TLS_FAILED, LDAP_CONNECT_TIMEOUT, LDAP_REFUSED):
+        for kind, message in messages:
+            if kind is rank:
+                return message
+    if "invalid server address" in _ldap3_text(exc).lower():
+        # ldap3 swallows the resolver's error and finds no address to try: ask the resolver
+        try:
+            socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            return LDAP_HOST_UNKNOWN.format(host=host)
+        return LDAP_CONNECT_FAILED.format(host=host, port=port, reason="no usable address for this name")
+    for kind, message in messages:
+        if kind is not LDAP_CONNECT_FAILED:
+            return message
+    return messages[-1][1]
+
+
+def _classify(exc: BaseException, host: str, port: int, timeout: float) -> tuple[str, str]:
+    text = _ldap3_text(exc)
+    lowered = text.lower()
+    if isinstance(exc, ldap_exceptions.LDAPCertificateError) or "doesn't match any name" in lowered:
+        names = sorted(set(re.findall(r"\('(?:DNS|IP Address)', '([^']+)'\)", text)))
+        if not names:
+            names = re.findall(r"\('commonName', '([^']+)'\)", text)[:1]
+        return LDAP_TLS_NAME_MISMATCH, LDAP_TLS_NAME_MISMATCH.format(
+            host=host, port=port, names=", ".join(names) or "other names"
+        )
+    if isinstance(exc, ssl.SSLError) or "[ssl" in lowered or "certificate verify failed" in lowered:
+        verify = re.search(r"certificate verify failed:?\s*([^(]*)", text, re.IGNORECASE)
+        if verify is not None:
+            reason = verify.group(1).strip().rstrip(".") or "certificate verify failed"
+            if reason == "certificate verify failed" or reason.lower().startswith(_UNTRUSTED_REASONS):
+                return LDAP_TLS_UNTRUSTED, LDAP_TLS_UNTRUSTED.format(host=host, port=port, reason=reason)
+            return LDAP_TLS_FAILED, LDAP_TLS_FAILED.format(host=host, port=port, reason=reason)
+        detail = re.search(r"\[SSL(?:: [A-Z0-9_]+)?\]\s*([^(]*)", text)
+        reason = (detail.group(1).strip() if detail else "") or text.split(":")[-1].strip() or type(exc).__name__
+        return LDAP_TLS_FAILED, LDAP_TLS_FAILED.format(host=host, port=port, reason=reason)
+    if isinstance(exc, ConnectionRefusedError) or "connection refused" in lowered:
+        return LDAP_REFUSED, LDAP_REFUSED.format(host=host, port=port)
+    if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in lowered:
+        return LDAP_CONNECT_TIMEOUT, LDAP_CONNECT_TIMEOUT.format(host=host, port=port, seconds=timeout)
+    reason = text.split("[", 1)[0].strip().rstrip(":") or type(exc).__name__
+    return LDAP_CONNECT_FAILED, LDAP_CONNECT_FAILED.format(host=host, port=port, reason=reason)
+
+
+def _ldap3_text(exc: BaseException) -> str:
+    """ldap3's message without its wrapper prefixes."""
+    text = str(exc.args[0]) if exc.args else str(exc)
+    for prefix in ("socket ssl wrapping error: ", "wrap socket error: ", "socket connection error while opening: "):
+        text = text.replace(prefix, "")
+    return text

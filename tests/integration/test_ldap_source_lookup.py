@@ -15,6 +15,8 @@ from support.playbook import run_playbook
 from support.seed import AD_GUIDS, BASE, GROUP_IDS, GROUPS, PEOPLE, PEOPLE_IDS
 from support.slapd import SlapdServer
 
+from ansible_collections.idsync.provisioning.plugins.module_utils._ldap import source_argument_spec
+
 IDS = PEOPLE_IDS
 ENGINEERING_ID = GROUP_IDS["Engineering"]
 
@@ -129,6 +131,18 @@ PLAYBOOK = """
       register: missing_group
       ignore_errors: true
 
+    - name: Misspelt options (user_group, nested_group) would widen the scope if ignored
+      ansible.builtin.set_fact:
+        x: "{{ query(q, 'users', user_base_dn=people_dn, user_group=[eng_dn], nested_group=true, **conn) }}"
+      register: misspelt
+      ignore_errors: true
+
+    - name: Host name that does not resolve
+      ansible.builtin.set_fact:
+        x: "{{ query(q, 'users', server_uri='ldap://ldap.example.invalid', user_base_dn=people_dn) }}"
+      register: unresolvable
+      ignore_errors: true
+
     - name: Wrong term
       ansible.builtin.set_fact:
         x: "{{ query(q, 'people', user_base_dn=people_dn, **conn) }}"
@@ -151,7 +165,8 @@ PLAYBOOK = """
                          'missing_base': missing_base.msg, 'missing_group_base': missing_group_base.msg,
                          'bad_filter': bad_filter.msg, 'bad_disabled_filter': bad_disabled_filter.msg,
                          'untrusted': untrusted.msg, 'missing_group': missing_group.msg,
-                         'missing_ca': missing_ca.msg,
+                         'missing_ca': missing_ca.msg, 'misspelt': misspelt.msg,
+                         'unresolvable': unresolvable.msg,
                          'bad_term': bad_term.msg}} | to_json }}
 """
 
@@ -373,17 +388,25 @@ def test_anonymous_failover_ldaps_starttls(out):
 
 def test_bad_credentials_name_the_bind_dn_and_hide_the_password(out, lookup_run, slapd):
     message = out["errors"]["bad_password"]
-    assert "invalidCredentials" in message
-    assert slapd.reader_dn in message
+    assert f"ldap_source: bind as '{slapd.reader_dn}' to {slapd.uri}: invalid credentials (LDAP 49)" in message
+    assert "check bind_dn / source.bind_dn (LDAP_BIND_DN) and the bind password (LDAP_BIND_PW)" in message
     assert "Wr0ng-S3cret!" not in lookup_run.text  # not in any task output, even at -vvv
     assert slapd.reader_pw not in lookup_run.text
 
 
 def test_unreachable_servers_are_each_named(out):
     message = out["errors"]["unreachable"]
-    assert "could not reach any LDAP server" in message
-    assert "ldap://127.0.0.1:1: connection refused" in message
-    assert "ldap://127.0.0.1:2: connection refused" in message
+    assert "ldap_source: could not reach any LDAP server (2 tried): connection refused by 127.0.0.1:1: " in message
+    assert "; connection refused by 127.0.0.1:2: is the LDAP server running, and is the port in server_uri right?" in (
+        message
+    )
+
+
+def test_a_host_name_that_does_not_resolve_is_named(out):
+    assert out["errors"]["unresolvable"].endswith(
+        "ldap_source: cannot resolve host ldap.example.invalid: check the host name in server_uri / "
+        "source.server_uri (LDAP_SERVER_URI) and DNS"
+    )
 
 
 def test_missing_base_dn_is_named(out):
@@ -397,7 +420,9 @@ def test_invalid_filters_are_named(out):
 
 
 def test_untrusted_certificate_is_refused_by_default(out):
-    assert "certificate verify failed" in out["errors"]["untrusted"]
+    message = out["errors"]["untrusted"]
+    assert "TLS failure: the certificate of 127.0.0.1:" in message
+    assert "is not trusted (self-signed certificate in certificate chain): set ca_path" in message
 
 
 def test_unknown_targeted_group_and_term(out):
@@ -445,3 +470,14 @@ def test_server_side_filters_may_use_any_matching_rule(out):
 
 def test_missing_ca_file_is_named(out):
     assert "'ca_path' ('/nonexistent/ca.pem')" in out["errors"]["missing_ca"]
+
+
+def test_unknown_options_are_refused_by_name_with_the_closest_known_one(out):
+    """Ignored, ``user_group=``/``nested_group=`` would read all 8 people instead of Engineering's."""
+    message = out["errors"]["misspelt"]
+    assert (
+        "ldap_source: unknown options 'nested_group' (did you mean 'nested_groups'?), "
+        "'user_group' (did you mean 'user_groups'?); known options: bind_dn, bind_pw, ca_path, "
+    ) in message
+    known = message.split("known options: ", 1)[1].split(", ")
+    assert known == sorted(source_argument_spec())  # what the lookup documents, nothing else
