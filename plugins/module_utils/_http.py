@@ -195,6 +195,9 @@ class HttpClient:
         sleep: Callable[[float], Any] = time.sleep,
         session: Any = None,
         on_unauthorized: Callable[[], bool] | None = None,
+        encode_body: Callable[[Any], tuple[str | bytes, str]] | None = None,
+        decode_reply: Callable[[Any], Any] | None = None,
+        proxy_url: str | None = None,
     ):
         if not HAS_REQUESTS:
             raise ProvisioningError("the Python library 'requests' is required")
@@ -208,6 +211,11 @@ class HttpClient:
         self.sleep = sleep
         # Called once per request on a 401; returning True (credentials refreshed) resends it.
         self.on_unauthorized = on_unauthorized
+        # ``body=`` payloads go through encode_body (payload -> (data, content type)), e.g. a signed
+        # token; decode_reply turns every answer (errors included) into data, e.g. verifying a
+        # signed reply. Without them, bodies are JSON.
+        self.encode_body = encode_body
+        self.decode_reply = decode_reply
         self.masker = masker if masker is not None else shared_masker()
         for secret in secrets:
             self.masker.add(secret)
@@ -219,6 +227,8 @@ class HttpClient:
         # Passed on every request too: requests lets REQUESTS_CA_BUNDLE override session.verify.
         self.verify: bool | str = ca_path if ca_path else bool(validate_certs)
         self.session.verify = self.verify
+        if proxy_url:
+            self.session.proxies.update({"http": proxy_url, "https": proxy_url})
         if isinstance(auth, tuple):
             self.session.auth = requests.auth.HTTPBasicAuth(*auth)
             self.masker.add_credentials(str(auth[0] or ""), str(auth[1] or "") if len(auth) > 1 else "")
@@ -245,8 +255,9 @@ class HttpClient:
 
     # -- public ------------------------------------------------------------------------
     def request(self, method: str, path: str, **options: Any) -> Any:
-        """Send one request (with retries, options as for ``send``); its parsed JSON body, None when empty."""
-        return parse_body(self.send(method, path, **options))
+        """Send one request (with retries, options as for ``send``); its decoded body, None when empty."""
+        response = self.send(method, path, **options)
+        return self.decode_reply(response) if self.decode_reply is not None else parse_body(response)
 
     def send(
         self,
@@ -256,6 +267,7 @@ class HttpClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         form: dict[str, Any] | None = None,
+        body: Any = None,
         expected: Iterable[int] = (200, 201, 204),
         idempotent: bool | None = None,
         path_template: str | None = None,
@@ -263,8 +275,9 @@ class HttpClient:
     ) -> Any:
         """Send one request with retries and return the ``requests.Response`` (for headers such as ETag).
 
-        The body is ``json`` (encoded as JSON) or ``form`` (``application/x-www-form-urlencoded``,
-        as OAuth token endpoints want).
+        The body is ``json`` (encoded as JSON), ``form`` (``application/x-www-form-urlencoded``,
+        as OAuth token endpoints want) or ``body`` (encoded by the client's ``encode_body``, e.g.
+        signed; encoded once, so every retry resends the same bytes).
         """
         method = method.upper()
         expected = tuple(expected)
@@ -274,20 +287,18 @@ class HttpClient:
         shown_path = _shown_path(path)
         counter_key = f"{method} {path_template or collapse_ids(shown_path)}"
         extract = error_text or self.error_text
+        data, content_type = self._encode(json, form, body)
 
         attempt = 0
         reauthenticated = False
         while True:
             request_headers = dict(headers or {})
-            if json is not None:
-                request_headers.setdefault("Content-Type", self.json_content_type)
-            elif form is not None:
-                request_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+            if content_type:
+                request_headers.setdefault("Content-Type", content_type)
             if self._auth_hook is not None:
                 decorated = self._auth_hook(request_headers)
                 if isinstance(decorated, dict):
                     request_headers = decorated
-            data = jsonlib.dumps(json) if json is not None else (urlencode(form) if form is not None else None)
             with self._stats_lock:
                 self.stats[counter_key] = self.stats.get(counter_key, 0) + 1
             try:
@@ -340,6 +351,19 @@ class HttpClient:
             return "user name and password"
         return "token" if self._auth_hook is not None else "credentials"
 
+    def _encode(self, json: Any, form: Any, body: Any) -> tuple[str | bytes | None, str | None]:
+        if sum(value is not None for value in (json, form, body)) > 1:
+            raise ValueError("send takes one of json, form and body")
+        if json is not None:
+            return jsonlib.dumps(json), self.json_content_type
+        if form is not None:
+            return urlencode(form), "application/x-www-form-urlencoded"
+        if body is not None:
+            if self.encode_body is None:
+                return jsonlib.dumps(body), self.json_content_type
+            return self.encode_body(body)
+        return None, None
+
     def _backoff_delay(self, attempt: int) -> float:
         return min(self.backoff * (2**attempt), self.max_wait)
 
@@ -351,12 +375,21 @@ class HttpClient:
     def _raise_for(
         self, method: str, shown_path: str, response: Any, extract: Callable[[Any], str], ambiguous: bool
     ) -> None:
-        body = parse_body(response, strict=False)
+        body = self._error_body(response)
         text = self.service_text(body, extract) or self._redact(response.reason or "")
         message = self._redact(f"{method} {shown_path}: {response.status_code} {text}".rstrip())
         details = self.masker.mask_value(body)
         error_class = AmbiguousRequestError if ambiguous and method not in IDEMPOTENT_METHODS else ProvisioningError
         raise error_class(message, response.status_code, details)
+
+    def _error_body(self, response: Any) -> Any:
+        """An error answer as data: through decode_reply when there is one (a signed error body)."""
+        if self.decode_reply is not None:
+            try:
+                return self.decode_reply(response)
+            except ProvisioningError:
+                pass  # not decodable (a proxy's HTML page, say): the text itself is the service's word
+        return parse_body(response, strict=False)
 
     def service_text(self, body: Any, extract: Callable[[Any], str] | None = None) -> str:
         """A service's error text for a message: extracted, masked, then (only then) cut."""
