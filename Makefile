@@ -72,7 +72,7 @@ unit: venv collection
 # Two workers: the tests mostly wait on ansible-playbook and the servers. Tests of one file
 # stay on one worker (module-scoped fixtures run once).
 integration: venv system-packages collection
-	$(BIN)/pytest -q -n 2 --dist loadfile tests/integration
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/integration tests/contract
 
 bench: venv system-packages collection
 	$(BIN)/python tests/bench/run.py

@@ -7,6 +7,12 @@ It behaves like a strict service: keys and group names are unique case-insensiti
 must exist, a member change larger than ``member_chunk`` is rejected. Failures can be injected
 per write and object (``fail_write``) or per read (``fail_read``), and every call is recorded so
 tests can assert that nothing was written.
+
+For the contract suite (tests/contract) it can also stand for a connector in front of a service,
+all opt-in so the engine tests see none of it: ``page_size`` lists users page by page, and
+``inject_fault`` makes the simulated service answer a create with a 429 + Retry-After (waited for with the injectable ``sleep``, then resent) or apply it
+and lose the answer (the connector then looks the account up by key instead of creating it twice).
+``requests`` logs the simulated service requests.
 """
 
 from __future__ import annotations
@@ -14,9 +20,13 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Capabilities, Connector, split_path
+from ansible_collections.idsync.provisioning.plugins.module_utils._http import AmbiguousRequestError
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
     ProvisioningError,
     TargetGroup,
@@ -35,9 +45,29 @@ WRITE_METHODS = {
     "change_members",
 }
 
+# Kinds of ``inject_fault``.
+RATE_LIMITED = "rate_limited"  # 429 with Retry-After: not processed, the connector waits and resends
+ANSWER_LOST = "answer_lost"  # processed, then the connection reset: the connector cannot tell
+
+
+@dataclass
+class ServiceFault:
+    method: str
+    kind: str
+    retry_after: float = 1.0
+    times: int = 1
+    hits: int = 0
+
 
 class MemoryConnector(Connector):
-    def __init__(self, capabilities: Capabilities | None = None, key_path: str = "userName"):
+    def __init__(
+        self,
+        capabilities: Capabilities | None = None,
+        key_path: str = "userName",
+        *,
+        page_size: int | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+    ):
         self.capabilities = capabilities or Capabilities()
         self.key_path = key_path
         self.users: dict[str, TargetUser] = {}
@@ -47,6 +77,11 @@ class MemoryConnector(Connector):
         self.read_failures: set[str] = set()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.page_size = page_size
+        self.sleep = sleep
+        self.faults: list[ServiceFault] = []
+        # (method, object, outcome) per simulated service request: "ok", "429" or "answer lost".
+        self.requests: list[tuple[str, str, str]] = []
 
     # -- test helpers ------------------------------------------------------------------------
     def seed_user(self, key: str, attrs: dict[str, Any] | None = None, enabled: bool = True, link: str | None = None):
@@ -69,6 +104,14 @@ class MemoryConnector(Connector):
 
     def fail_read(self, method: str) -> None:
         self.read_failures.add(method)
+
+    def inject_fault(self, method: str, kind: str, retry_after: float = 1.0, times: int = 1) -> ServiceFault:
+        """The next ``times`` service requests of ``method`` (only ``create_user`` for now) fail with ``kind``."""
+        if kind not in (RATE_LIMITED, ANSWER_LOST):
+            raise ValueError(f"unknown fault kind {kind!r}")
+        fault = ServiceFault(method, kind, retry_after, times)
+        self.faults.append(fault)
+        return fault
 
     @property
     def writes(self) -> list[tuple[str, str]]:
@@ -97,6 +140,19 @@ class MemoryConnector(Connector):
         if message is not None:
             raise ProvisioningError(f"{method} {name}: {message}", status=400)
 
+    def _service_request(self, method: str, name: str) -> bool:
+        """One simulated request to the service; True when it was applied but its answer was lost."""
+        while True:
+            with self._lock:
+                fault = next((f for f in self.faults if f.method == method and f.hits < f.times), None)
+                if fault is not None:
+                    fault.hits += 1
+                outcome = "ok" if fault is None else ("429" if fault.kind == RATE_LIMITED else "answer lost")
+                self.requests.append((method, name, outcome))
+            if fault is None or fault.kind == ANSWER_LOST:
+                return fault is not None
+            self.sleep(fault.retry_after)  # honour Retry-After, then resend (a 429 was not processed)
+
     def _link_to_store(self, link: str | None) -> str | None:
         # A target without a marker field (Box users) cannot store it: the engine uses the state file.
         return link if self.capabilities.user_link == "target" else None
@@ -104,7 +160,11 @@ class MemoryConnector(Connector):
     # -- users -------------------------------------------------------------------------------
     def list_users(self):
         self._record("list_users", "*")
-        return [copy.deepcopy(user) for user in self.users.values()]
+        users = [copy.deepcopy(user) for user in self.users.values()]
+        if self.page_size:
+            for start in range(0, max(len(users), 1), self.page_size):
+                self._service_request("list_users", f"page {start // self.page_size + 1}")
+        return users
 
     def find_user(self, key: str) -> TargetUser | None:
         self._record("find_user", key)
@@ -121,11 +181,23 @@ class MemoryConnector(Connector):
         self._record("create_user", str(key))
         if not key:
             raise ProvisioningError(f"create_user: {self.key_path} is required", status=400)
+        answer_lost = self._service_request("create_user", str(key)) if self.faults else False
         with self._lock:
             if self.user_by_key(key):
                 raise ProvisioningError(f"create_user: {key} already exists", status=409)
             user = self.seed_user(key, attrs, enabled=enabled, link=self._link_to_store(link))
+        if answer_lost:
+            return self._created_meanwhile(key, link)
         return copy.deepcopy(user)
+
+    def _created_meanwhile(self, key: str, link: str | None) -> TargetUser:
+        """After an ambiguous create: look the account up by key, never resend blindly."""
+        existing = self.find_user(key)
+        if existing is not None and existing.link == self._link_to_store(link):
+            return existing
+        if existing is not None:
+            raise ProvisioningError(f"create_user: {key} exists now but is not ours", status=409)
+        raise AmbiguousRequestError(f"create_user {key}: connection reset, and the account is not there")
 
     def create_users(self, items):
         self._record("create_users", str(len(items)))
