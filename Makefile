@@ -12,6 +12,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: all demo test sanity lint unit integration bench build clean system-packages venv collection
+.PHONY: sanity-cores unit-cores changelog-lint galaxy-importer ee
 
 all: test
 
@@ -46,25 +47,87 @@ sandbox: venv system-packages collection
 sandbox-stop:
 	@$(BIN)/python tests/support/sandbox.py stop --dir $(SANDBOX_DIR)
 
-test: venv system-packages collection sanity lint unit integration
+test: venv system-packages collection sanity lint changelog-lint galaxy-importer ee unit sanity-cores unit-cores integration
 	@echo "make test: all checks passed"
+
+# ansible-core besides the pinned one of requirements/dev.txt: the oldest that meta/runtime.yml
+# claims (2.16, as in Automation Platform 2.5 execution environments) and the newest released, each
+# in a venv of its own under .build (requirements/cores.txt). 2.20 and later need Python >= 3.12:
+# pyenv's 3.13 or 3.12 when there is one; without, the targets for that core skip with a message.
+CORE_OLDEST := 2.16.19
+CORE_NEWEST := 2.21.5
+PYENV_VERSIONS := $(shell pyenv root 2>/dev/null)/versions
+NEWEST_PYTHON := $(firstword $(wildcard $(PYENV_VERSIONS)/3.13*/bin/python3.13 $(PYENV_VERSIONS)/3.12*/bin/python3.12))
+OLDEST_VENV := $(BUILD)/venv-core-$(CORE_OLDEST)
+NEWEST_VENV := $(BUILD)/venv-core-$(CORE_NEWEST)
+# The module Pythons that tests/config.yml claims are looked up on PATH by ansible-test (import and
+# compile tests): pyenv's interpreters are linked into one directory put first on PATH.
+MODULE_PYTHONS := $(wildcard $(PYENV_VERSIONS)/3.*/bin/python3.[0-9] $(PYENV_VERSIONS)/3.*/bin/python3.[0-9][0-9])
+
+# $(call core_venv,<python>,<ansible-core version>,<venv dir>)
+define core_venv
+	rm -rf $(3)
+	$(1) -m venv $(3)
+	$(3)/bin/pip install --quiet ansible-core==$(2) -r requirements/cores.txt
+	touch $(3)/.installed
+endef
+
+$(OLDEST_VENV)/.installed: requirements/cores.txt requirements/runtime.txt
+	$(call core_venv,$(PYTHON),$(CORE_OLDEST),$(OLDEST_VENV))
+
+$(NEWEST_VENV)/.installed: requirements/cores.txt requirements/runtime.txt
+	$(call core_venv,$(NEWEST_PYTHON),$(CORE_NEWEST),$(NEWEST_VENV))
 
 # ansible-test resolves symlinks, so it runs on a copy of the tracked files, made outside the
 # checkout (inside a git work tree it would only see git's files) and fresh for every run.
-# Its pip bootstrap download is replaced by ensurepip (see shared ENVIRONMENT.md).
-sanity: venv
+# Its pip bootstrap download is replaced by ensurepip (see shared ENVIRONMENT.md), under every file
+# name that this ansible-test asks for (get_pip_<its pip version>.py; each core names another pip).
+# $(call ansible_test_sanity,<venv dir>)
+define ansible_test_sanity
 	@mkdir -p $(HOME)/.ansible/test/cache
-	@printf 'import ensurepip\nensurepip.bootstrap(upgrade=True)\n' > $(HOME)/.ansible/test/cache/get_pip_24_2.py
+	@for pip in $$(sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" $(1)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py); do \
+	  printf 'import ensurepip\nensurepip.bootstrap(upgrade=True)\n' > $(HOME)/.ansible/test/cache/get_pip_$${pip//./_}.py; \
+	done
 	@root=$$(mktemp -d -t idsync-sanity-XXXXXX); tree=$$root/ansible_collections/idsync/provisioning; \
-	mkdir -p $$tree; \
+	mkdir -p $$tree $$root/bin; \
+	for py in $(MODULE_PYTHONS); do ln -sf $$py $$root/bin/; done; \
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $$tree/; \
-	status=0; (cd $$tree && $(abspath $(BIN))/ansible-test sanity --requirements --python 3.11 --color no) || status=$$?; \
+	echo "ansible-test sanity, ansible-core $$($(1)/bin/python -c 'import ansible; print(ansible.__version__)'), module Pythons found: $$(ls $$root/bin | tr '\n' ' ')"; \
+	status=0; (cd $$tree && PATH=$$root/bin:$$PATH $(abspath $(1))/bin/ansible-test sanity --requirements --color no) || status=$$?; \
 	rm -rf $$root; exit $$status
+endef
 
+sanity: venv
+	$(call ansible_test_sanity,$(VENV))
+
+# The oldest and the newest core: sanity, then the unit tests (plain pytest, the core's ansible).
+sanity-cores: $(OLDEST_VENV)/.installed
+	$(call ansible_test_sanity,$(OLDEST_VENV))
+ifneq ($(NEWEST_PYTHON),)
+	@$(MAKE) --no-print-directory $(NEWEST_VENV)/.installed
+	$(call ansible_test_sanity,$(NEWEST_VENV))
+else
+	@echo "sanity-cores: SKIPPED ansible-core $(CORE_NEWEST): it needs Python >= 3.12 and no pyenv 3.12/3.13 was found"
+endif
+
+unit-cores: collection $(OLDEST_VENV)/.installed
+	$(OLDEST_VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+ifneq ($(NEWEST_PYTHON),)
+	@$(MAKE) --no-print-directory $(NEWEST_VENV)/.installed
+	$(NEWEST_VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+else
+	@echo "unit-cores: SKIPPED ansible-core $(CORE_NEWEST): it needs Python >= 3.12 and no pyenv 3.12/3.13 was found"
+endif
+
+# ansible-lint on the whole collection (no path arguments: what .ansible-lint does not exclude).
 lint: venv collection
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check plugins tests
-	$(BIN)/ansible-lint roles playbooks extensions
+	$(BIN)/ansible-lint
+
+# The changelog fragments as antsibull-changelog reads them at release time.
+changelog-lint: venv
+	$(BIN)/antsibull-changelog lint
 
 unit: venv collection
 	$(BIN)/pytest -q tests/unit
@@ -77,8 +140,44 @@ integration: venv system-packages collection
 bench: venv system-packages collection
 	$(BIN)/python tests/bench/run.py
 
+TARBALL := $(BUILD)/dist/idsync-provisioning-$(shell sed -n 's/^version: *//p' galaxy.yml).tar.gz
+
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist
+
+# galaxy-importer, the checks Galaxy runs on an upload, on the built tarball, offline and configured
+# as tests/galaxy-importer.cfg says. It exits 0 on a mere warning (an ansible-lint finding, a missing
+# changelog, a missing dependency file): any WARNING or ERROR line fails here.
+IMPORTER_VENV := $(BUILD)/venv-galaxy-importer
+$(IMPORTER_VENV)/.installed: requirements/galaxy-importer.txt
+	rm -rf $(@D)
+	$(PYTHON) -m venv $(@D)
+	$(@D)/bin/pip install --quiet -r requirements/galaxy-importer.txt
+	touch $@
+
+galaxy-importer: build $(IMPORTER_VENV)/.installed
+	@rm -rf $(BUILD)/galaxy-importer && mkdir -p $(BUILD)/galaxy-importer
+	@cd $(BUILD)/galaxy-importer && \
+	  GALAXY_IMPORTER_CONFIG=$(CURDIR)/tests/galaxy-importer.cfg PATH=$(abspath $(IMPORTER_VENV))/bin:$$PATH \
+	  $(abspath $(IMPORTER_VENV))/bin/python -m galaxy_importer.main $(abspath $(TARBALL)) 2>&1 | tee importer.log
+	@if grep -E '^(WARNING|ERROR):' $(BUILD)/galaxy-importer/importer.log; then \
+	  echo "galaxy-importer: the findings above would be reported by Galaxy"; exit 1; fi
+	@test -s $(BUILD)/galaxy-importer/importer_result.json
+	@echo "galaxy-importer: $(TARBALL) imports clean"
+
+# The execution environment: `ansible-builder create` writes the image's build context from
+# execution-environment.yml (no container engine needed); `ansible-builder introspect` reads the
+# collection's own requirements from the tarball installed, as the image build does.
+ee: build
+	@rm -rf $(BUILD)/ee
+	$(BIN)/ansible-builder create --file execution-environment.yml --context $(BUILD)/ee/context --output-filename Containerfile
+	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/ee/collections $(BIN)/ansible-galaxy collection install --force -p $(BUILD)/ee/collections $(TARBALL) >/dev/null
+	$(BIN)/ansible-builder introspect --sanitize $(BUILD)/ee/collections | tee $(BUILD)/ee/introspect.txt
+	@for name in $$(sed -n 's/^\([A-Za-z0-9_.-]*\).*/\1/p' meta/ee-requirements.txt); do \
+	  grep -q "^- '$$name" $(BUILD)/ee/introspect.txt || { echo "ee: $$name missing from the introspected requirements"; exit 1; }; \
+	done
+	@test -s $(BUILD)/ee/context/Containerfile && test -s $(BUILD)/ee/context/_build/collections/$(notdir $(TARBALL))
+	@echo "ee: the build context is in $(BUILD)/ee/context"
 
 clean:
 	rm -rf $(BUILD) $(VENV)
