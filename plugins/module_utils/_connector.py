@@ -33,6 +33,9 @@ from typing import Any
 
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import TargetGroup, TargetUser
 
+# change_members' answer: target user id -> why that member's change failed.
+MemberFailures = dict[str, str]
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -110,7 +113,11 @@ class Connector(ABC):
         return [group for group in self.list_groups() if group.name.lower() == name.lower()]
 
     def group_members(self, group: TargetGroup) -> set[str]:
-        """Target user ids of the group's members."""
+        """Target user ids of the group's members.
+
+        A target that removes members by a handle of their own (Box's membership id) also fills
+        ``group.member_handles`` (user id -> handle), for its ``change_members`` to use.
+        """
         raise NotImplementedError
 
     def create_group(self, name: str, link: str | None) -> TargetGroup:
@@ -123,8 +130,13 @@ class Connector(ABC):
     def delete_group(self, group: TargetGroup) -> None:
         raise NotImplementedError
 
-    def change_members(self, group: TargetGroup, add: list[str], remove: list[str]) -> None:
-        """Add and remove target user ids, chunked to ``capabilities.member_chunk``."""
+    def change_members(self, group: TargetGroup, add: list[str], remove: list[str]) -> MemberFailures:
+        """Add and remove target user ids (at most ``capabilities.member_chunk`` of each per call).
+
+        Returns the members whose change failed, user id -> the service's message (empty when all
+        succeeded), so a partial success is reported per member. A failure that says nothing of
+        single members (the group is gone, the request was refused) is raised instead.
+        """
         raise NotImplementedError
 
     # -- attribute paths -----------------------------------------------------------------
@@ -132,7 +144,9 @@ class Connector(ABC):
         """The value at ``path`` in a target resource, None when absent.
 
         Paths are dotted (``name.givenName``); a SCIM extension URN prefix is one step
-        (``urn:...:enterprise:2.0:User:employeeNumber``). Connectors with richer paths override.
+        (``urn:...:enterprise:2.0:User:employeeNumber``); ``[.tag]`` reads a union's tag, as
+        Stone (Dropbox) writes unions (``status[.tag]`` -> ``resource["status"][".tag"]``).
+        Connectors with richer paths override.
         """
         node: Any = resource
         for step in split_path(path):
@@ -145,8 +159,14 @@ class Connector(ABC):
 
 
 def split_path(path: str) -> list[str]:
-    """``urn:a:b:2.0:User:x.y`` -> [``urn:a:b:2.0:User``, ``x``, ``y``]; ``a.b`` -> [``a``, ``b``]."""
+    """``urn:a:b:2.0:User:x.y`` -> [``urn:a:b:2.0:User``, ``x``, ``y``]; ``a.b`` -> [``a``, ``b``];
+    ``a.b[.tag]`` -> [``a``, ``b``, ``.tag``]."""
+    if path.endswith(UNION_TAG):
+        return split_path(path[: -len(UNION_TAG)]) + [".tag"]
     if path.lower().startswith("urn:"):
         urn, _sep, rest = path.rpartition(":")
         return [urn] + rest.split(".")
     return path.split(".")
+
+
+UNION_TAG = "[.tag]"

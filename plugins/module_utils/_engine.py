@@ -34,9 +34,10 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._model import 
     RecordError,
     TargetGroup,
     TargetUser,
+    is_empty,
     redact_secret_paths,
 )
-from ansible_collections.idsync.provisioning.plugins.module_utils._state import OwnershipState, save_state
+from ansible_collections.idsync.provisioning.plugins.module_utils._state import OwnershipState, fingerprint, save_state
 
 REMOVE_USER_ACTIONS = ("disable", "delete")
 OWNERSHIP_MODES = ("linked", "authoritative")
@@ -91,6 +92,9 @@ class Policy:
     delete_groups: bool = True
     # None: manage groups when group records are given to plan().
     manage_groups: bool | None = None
+    # Targets that cannot list cheaply (PingID): read every account this run instead of trusting
+    # the state file's fingerprints (finds accounts changed or deleted behind the provisioner's back).
+    full_verification: bool = False
 
     def __post_init__(self) -> None:
         if self.remove_user_action not in REMOVE_USER_ACTIONS:
@@ -107,7 +111,7 @@ class Policy:
             raise ProvisioningError("marker_prefix: must be a non-empty string")
         for option in THRESHOLD_OPTIONS:
             parse_threshold(option, getattr(self, option))
-        for option in ("provision_disabled_users", "allow_empty_source") + CAPABILITY_SWITCHES:
+        for option in ("provision_disabled_users", "allow_empty_source", "full_verification") + CAPABILITY_SWITCHES:
             if not isinstance(getattr(self, option), bool):
                 raise ProvisioningError(f"{option}: expected a boolean, got {getattr(self, option)!r}")
         if self.manage_groups is not None and not isinstance(self.manage_groups, bool):
@@ -159,6 +163,27 @@ def threshold_allows(option: str, value: int | str | None, managed: int) -> int 
     return count
 
 
+def groups_managed(manage_groups: bool | None, groups_given: bool, caps: Any) -> bool:
+    """Whether a run manages groups: ``manage_groups`` when set, else whenever source groups are given."""
+    if manage_groups is None:
+        return groups_given and caps.groups
+    if manage_groups and not caps.groups:
+        raise ProvisioningError("manage_groups: this target has no groups")
+    if manage_groups and not groups_given:
+        raise ProvisioningError("manage_groups: true needs the source groups (none were given)")
+    return manage_groups
+
+
+def state_needed(caps: Any, manage_groups: bool) -> list[str]:
+    """What a run must keep in a state file ("users", "groups"): the one rule, the runner asks it."""
+    needed = []
+    if caps.user_link == "state" or not caps.can_list_users:
+        needed.append("users")
+    if manage_groups and caps.group_link == "state":
+        needed.append("groups")
+    return needed
+
+
 # -- plan --------------------------------------------------------------------------------------
 
 
@@ -195,6 +220,12 @@ class Plan:
     # State file entries whose target object no longer exists; dropped after a real apply.
     stale_user_links: list[str] = field(default_factory=list)
     stale_group_links: list[str] = field(default_factory=list)
+    # Users kept in the state file: source id -> what this run wants of the account (its
+    # fingerprint, key, enabled), recorded after apply so an unchanged account needs no read next time.
+    wanted_users: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
+    # Target ids of accounts matched to a source user this run (read or trusted from the state).
+    matched_users: dict[str, str] = field(default_factory=dict)  # source id -> target id
+    full_verification: bool = False
 
     @property
     def actions(self) -> list[Action]:
@@ -277,6 +308,9 @@ class _Planner:
         # Target users whose memberships are left as they are: protected, unreadable in the
         # source, or in a conflict. (Users about to be deleted leave managed groups first.)
         self.keep_member_ids: set[str] = set()
+        # Accounts taken from the state file without a read: their fingerprint says they hold
+        # what the source wants, so they are not compared.
+        self.trusted_ids: set[str] = set()
         self.empty_sources: list[str] = []
 
     # -- helpers --------------------------------------------------------------------------
@@ -290,12 +324,12 @@ class _Planner:
 
     def user_link(self, user: TargetUser) -> str | None:
         if self.caps.user_link == "state":
-            return self.state.users.get(user.id) if self.state else None
+            return self.state.marker("users", user.id) if self.state else None
         return user.link
 
     def group_link(self, group: TargetGroup) -> str | None:
         if self.caps.group_link == "state":
-            return self.state.groups.get(group.id) if self.state else None
+            return self.state.marker("groups", group.id) if self.state else None
         return group.link
 
     def is_protected(self, name: str | None) -> bool:
@@ -402,7 +436,7 @@ class _Planner:
         target_groups = list(self.connector.list_groups()) if manage_groups else []
         if manage_groups and self.caps.group_link == "state":
             present = {group.id for group in target_groups}
-            self.plan.stale_group_links = sorted(set(self.state.groups) - present)
+            self.plan.stale_group_links = sorted(set(self.state.ids("groups")) - present)
 
         for error in errors:
             self.refuse(f"map_{error.object_type}", error.object_type, error.name, error.source_id, error.message)
@@ -415,46 +449,91 @@ class _Planner:
         return self.plan
 
     def resolve_manage_groups(self, desired_groups: list[DesiredGroup] | None) -> bool:
-        if self.policy.manage_groups is None:
-            return desired_groups is not None and self.caps.groups
-        if self.policy.manage_groups and not self.caps.groups:
-            raise ProvisioningError("manage_groups: this target has no groups")
-        if self.policy.manage_groups and desired_groups is None:
-            raise ProvisioningError("manage_groups: true needs the source groups (none were given)")
-        return self.policy.manage_groups
+        return groups_managed(self.policy.manage_groups, desired_groups is not None, self.caps)
 
     def check_policy_fits_connector(self, manage_groups: bool) -> None:
         if self.policy.remove_user_action == "disable" and self.policy.disable_users and not self.caps.can_disable:
             raise ProvisioningError("remove_user_action: this target cannot disable accounts; use delete")
-        needs_state = self.caps.user_link == "state" or (manage_groups and self.caps.group_link == "state")
-        if needs_state and self.state is None:
-            raise ProvisioningError("this target keeps ownership in a state file, and no state file was given")
-        if not self.caps.can_list_users and self.state is None:
-            raise ProvisioningError("this target cannot list its users: a state file is required")
+        if self.policy.ownership == "authoritative" and not self.caps.can_list_users:
+            # Authoritative means "every account not in the source goes": unknowable without a listing.
+            raise ProvisioningError(
+                "ownership: authoritative needs a target that can list its accounts, and this one cannot; use linked"
+            )
+        needed = state_needed(self.caps, manage_groups)
+        if needed and self.state is None:
+            raise ProvisioningError(
+                f"this target keeps the ownership of its {' and '.join(needed)} in a state file, and no state"
+                " file was given"
+            )
 
     def read_users(self, desired_users: list[DesiredUser]) -> list[TargetUser]:
-        if self.caps.can_list_users:
+        if self.caps.user_link == "state":
+            self.plan.wanted_users = {
+                user.source_id: (desired_fingerprint(user), user.key, not user.disabled) for user in desired_users
+            }
+        self.plan.full_verification = self.policy.full_verification or self.caps.can_list_users
+        if self.plan.full_verification:
             users = list(self.connector.list_users())
             if self.caps.user_link == "state" and self.state is not None:
                 present = {user.id for user in users}
-                self.plan.stale_user_links = sorted(set(self.state.users) - present)
+                self.plan.stale_user_links = sorted(set(self.state.ids("users")) - present)
             return users
-        # No listing (PingID): look up every desired key, then every account the state says is ours.
-        keys = list(dict.fromkeys(user.key.lower() for user in desired_users))
-        found = _parallel(self.connector.find_user, keys, self.max_workers)
-        users = {user.id: user for user in found if user is not None}
-        missing = [user_id for user_id in self.state.users if user_id not in users]
-        if missing and type(self.connector).get_user is Connector.get_user:
+        return self.read_users_by_state(desired_users)
+
+    def read_users_by_state(self, desired_users: list[DesiredUser]) -> list[TargetUser]:
+        """A target that cannot list (PingID): the state file says what each account holds.
+
+        An account whose recorded fingerprint equals what the source wants now is taken as it is,
+        without a read; every other recorded account is read by id, and a desired user with no
+        recorded account is looked up by key. A run that changes nothing reads nothing.
+        """
+        state = self.state
+        owner = {state.marker("users", user_id): user_id for user_id in state.ids("users")}
+        users: dict[str, TargetUser] = {}
+        to_read: list[str] = []
+        to_find: dict[str, str] = {}  # lower-cased key -> source id
+        claimed: set[str] = set()
+        for desired in desired_users:
+            user_id = owner.get(self.marker(desired.source_id))
+            if user_id is None:
+                to_find.setdefault(desired.key.lower(), desired.source_id)
+                continue
+            claimed.add(user_id)
+            record = state.record("users", user_id)
+            if record.fingerprint and record.fingerprint == self.plan.wanted_users[desired.source_id][0]:
+                users[user_id] = _user_from_record(user_id, record)
+                self.trusted_ids.add(user_id)
+            else:
+                to_read.append(user_id)
+        for user_id in state.ids("users"):
+            if user_id in claimed:
+                continue
+            record = state.record("users", user_id)
+            if record.enabled is False and self.policy.remove_user_action == "disable":
+                users[user_id] = _user_from_record(user_id, record)  # deprovisioned before: nothing to do
+                self.trusted_ids.add(user_id)
+            else:
+                to_read.append(user_id)
+        if to_read and type(self.connector).get_user is Connector.get_user:
             raise ProvisioningError(
                 f"{type(self.connector).__name__} cannot list users and does not implement get_user: the"
                 " accounts in the state file cannot be checked"
             )
-        looked_up = _parallel(self.connector.get_user, missing, self.max_workers)
-        for user_id, user in zip(missing, looked_up):  # noqa: B905 - same length; strict= needs Python 3.10
+        read = _parallel(self.connector.get_user, to_read, self.max_workers)
+        for user_id, user in zip(to_read, read):  # noqa: B905 - same length; strict= needs Python 3.10
             if user is None:
+                # Deleted behind the provisioner's back: forget it; its source user is looked up by key.
                 self.plan.stale_user_links.append(user_id)
+                source_id = self.owned_source_id(state.marker("users", user_id))
+                wanted = self.plan.wanted_users.get(source_id or "")
+                if wanted is not None:
+                    to_find.setdefault(wanted[1].lower(), source_id)
             else:
                 users[user.id] = user
+        keys = list(to_find)
+        for user in _parallel(self.connector.find_user, keys, self.max_workers):
+            if user is not None and user.id not in self.plan.stale_user_links:
+                users.setdefault(user.id, user)
         return list(users.values())
 
     # -- users ----------------------------------------------------------------------------
@@ -522,7 +601,8 @@ class _Planner:
     def plan_existing_user(self, desired: DesiredUser, target: TargetUser, newly_linked: bool) -> None:
         changes: dict[str, Any] = {}
         before: dict[str, Any] = {}
-        if self.policy.update_users:
+        self.plan.matched_users[desired.source_id] = target.id
+        if self.policy.update_users and target.id not in self.trusted_ids:
             changes, before = self.user_changes(desired, target)
         marker = self.marker(desired.source_id)
         if newly_linked:
@@ -580,7 +660,7 @@ class _Planner:
     def create_user(self, desired: DesiredUser) -> None:
         if not self.policy.create_users:
             return
-        attrs = {path: value for path, value in desired.attrs.items() if not _is_empty(value)}
+        attrs = {path: value for path, value in desired.attrs.items() if not is_empty(value)}
         enabled = not desired.disabled
         after = redact_secret_paths({**attrs, "enabled": enabled})
         action = _user_action("create_user", desired.key, desired.source_id, before={}, after=after)
@@ -914,8 +994,14 @@ class _Applier:
             user = self.connector.create_user(step.changes, step.link, step.enabled)
             step.user = user
             step.action.target_id = user.id
+            self.settle_enabled(user, step.enabled)
 
         _attempt(step, create)
+
+    def settle_enabled(self, user: TargetUser, enabled: bool) -> None:
+        """Some services ignore the state given at creation (an account created active): set it."""
+        if user.enabled != enabled and self.caps.can_disable:
+            self.connector.set_user_enabled(user, enabled)
 
     def run_create_batch(self, batch: list[Step]) -> None:
         try:
@@ -932,7 +1018,7 @@ class _Applier:
             else:
                 step.user = result
                 step.action.target_id = result.id
-                step.action.status = "ok"
+                _attempt(step, lambda user=result, enabled=step.enabled: self.settle_enabled(user, enabled))
 
     def change_members(self, steps: list[Step]) -> None:
         by_group: dict[str, list[Step]] = defaultdict(list)
@@ -956,36 +1042,42 @@ class _Applier:
             return
         adds: list[str] = []
         removes: list[str] = []
-        unresolved: list[str] = []
+        names: dict[str, str] = {}
+        errors: dict[str, dict[str, str]] = {"add_members": {}, "remove_members": {}}
         for step in steps:
             step.action.target_id = group.id
             for ref in step.members:
                 user_id = ref.target_id or self.created_user_id(ref.source_id)
                 if user_id is None:
-                    unresolved.append(ref.name)
-                elif step.action.kind == "add_members":
-                    adds.append(user_id)
-                else:
-                    removes.append(user_id)
+                    errors[step.action.kind][ref.name] = "not added: its account could not be created"
+                    continue
+                names[user_id] = ref.name
+                (adds if step.action.kind == "add_members" else removes).append(user_id)
         chunk = max(1, self.caps.member_chunk)
-
-        def write() -> None:
-            for start in range(0, max(len(adds), len(removes)), chunk):
-                self.connector.change_members(group, adds[start : start + chunk], removes[start : start + chunk])
-
-        try:
-            if adds or removes:
-                write()
-        except Exception as exc:  # noqa: BLE001 - reported on this group's actions, others go on
-            for step in steps:
-                _fail(step, exc)
-            return
+        failure: Exception | None = None
+        for start in range(0, max(len(adds), len(removes)), chunk):
+            add, remove = adds[start : start + chunk], removes[start : start + chunk]
+            try:
+                failed = self.connector.change_members(group, add, remove) or {}
+            except Exception as exc:  # noqa: BLE001 - reported on this group's members, others go on
+                failure = exc
+                failed = {user_id: _error_text(exc) for user_id in add + remove}
+            adding = set(add)
+            for user_id, why in failed.items():
+                errors["add_members" if user_id in adding else "remove_members"][names.get(user_id, user_id)] = why
         for step in steps:
-            if step.action.kind == "add_members" and unresolved:
-                step.action.status = "failed"
-                step.action.error = "not added because their account could not be created: " + ", ".join(unresolved)
-            else:
+            step_errors = errors[step.action.kind]
+            if not step_errors:
                 step.action.status = "ok"
+                continue
+            step.action.member_errors = dict(sorted(step_errors.items()))
+            if failure is not None and len(step_errors) == len(step.members):
+                _fail(step, failure)
+                continue
+            step.action.status = "failed"
+            shown = "; ".join(f"{name}: {why}" for name, why in list(step.action.member_errors.items())[:5])
+            more = f" and {len(step_errors) - 5} more" if len(step_errors) > 5 else ""
+            step.action.error = f"{len(step_errors)} of {len(step.members)} members failed: {shown}{more}"
 
     def created_user_id(self, source_id: str | None) -> str | None:
         user = self.created_users.get(source_id or "")
@@ -1006,24 +1098,33 @@ class _Applier:
         state = self.state
         if state is None:
             return []
+        failed_users: set[str] = set()
         for step in plan.steps:
             action = step.action
+            if action.object_type == "user" and action.status == "failed" and action.target_id:
+                failed_users.add(action.target_id)
             if action.status != "ok" or not action.target_id:
                 continue
             if self.caps.user_link == "state":
                 if action.kind in ("create_user", "link_user"):
-                    state.set_user(action.target_id, step.link)
+                    state.remember("users", action.target_id, step.link, key=action.name)
+                    plan.matched_users.setdefault(action.source_id or "", action.target_id)
                 elif action.kind == "delete_user":
-                    state.forget_user(action.target_id)
+                    state.forget("users", action.target_id)
+                elif action.kind == "disable_user" and action.source_id not in plan.wanted_users:
+                    state.remember("users", action.target_id, state.marker("users", action.target_id), enabled=False)
             if self.caps.group_link == "state":
                 if action.kind in ("create_group", "link_group"):
-                    state.set_group(action.target_id, step.link)
+                    state.remember("groups", action.target_id, step.link, key=action.name)
                 elif action.kind == "delete_group":
-                    state.forget_group(action.target_id)
+                    state.forget("groups", action.target_id)
         for user_id in plan.stale_user_links:
-            state.forget_user(user_id)
+            state.forget("users", user_id)
         for group_id in plan.stale_group_links:
-            state.forget_group(group_id)
+            state.forget("groups", group_id)
+        if self.caps.user_link == "state":
+            self.record_fingerprints(plan, failed_users)
+        state.record_run(full_verification=plan.full_verification)
         try:
             save_state(state)
         except ProvisioningError as exc:
@@ -1031,8 +1132,35 @@ class _Applier:
             return [{"kind": "save_state", "object_type": "state", "name": state.path, "error": exc.message}]
         return []
 
+    def record_fingerprints(self, plan: Plan, failed_users: set[str]) -> None:
+        """What each matched account now holds, so that the next run need not read it; an
+        account whose write failed is marked for a read instead."""
+        state = self.state
+        for source_id, user_id in plan.matched_users.items():
+            wanted = plan.wanted_users.get(source_id)
+            if wanted is None or state.marker("users", user_id) is None:
+                continue
+            if user_id in failed_users:
+                state.invalidate("users", user_id)
+                continue
+            print_, key, enabled = wanted
+            state.remember(
+                "users", user_id, state.marker("users", user_id), key=key, fingerprint=print_, enabled=enabled
+            )
+
 
 # -- small helpers -----------------------------------------------------------------------------
+
+
+def desired_fingerprint(user: DesiredUser) -> str:
+    """What the source wants of an account, as a hash; secret values (passwords) are left out:
+    a hash of one in a state file could be attacked offline."""
+    return fingerprint({"attrs": redact_secret_paths(user.attrs), "enabled": not user.disabled})
+
+
+def _user_from_record(user_id: str, record: Any) -> TargetUser:
+    enabled = True if record.enabled is None else record.enabled
+    return TargetUser(id=user_id, key=record.key or user_id, enabled=enabled, resource=dict(record.data or {}))
 
 
 def _attempt(step: Step, write: Callable[[], None]) -> None:
@@ -1046,7 +1174,11 @@ def _attempt(step: Step, write: Callable[[], None]) -> None:
 
 def _fail(step: Step, exc: BaseException) -> None:
     step.action.status = "failed"
-    step.action.error = exc.message if isinstance(exc, ProvisioningError) else f"{type(exc).__name__}: {exc}"
+    step.action.error = _error_text(exc)
+
+
+def _error_text(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, ProvisioningError) else f"{type(exc).__name__}: {exc}"
 
 
 def _parallel(function: Callable[[Any], Any], items: list[Any], max_workers: int) -> list[Any]:
@@ -1055,10 +1187,6 @@ def _parallel(function: Callable[[Any], Any], items: list[Any], max_workers: int
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         return list(pool.map(function, items))
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, dict, set, tuple)) and len(value) == 0)
 
 
 def _is_key_value(value: Any, key: str) -> bool:
@@ -1073,13 +1201,13 @@ def values_equal(wanted: Any, current: Any) -> bool:
     of multi-valued attributes (emails, phone numbers) carries no meaning. Scalars compare exactly,
     booleans only with booleans (so ``True`` is not ``1``).
     """
-    if _is_empty(wanted) or _is_empty(current):
-        return _is_empty(wanted) and _is_empty(current)
+    if is_empty(wanted) or is_empty(current):
+        return is_empty(wanted) and is_empty(current)
     if isinstance(wanted, Mapping) and isinstance(current, Mapping):
         return all(values_equal(value, current.get(name)) for name, value in wanted.items())
     if isinstance(wanted, (list, tuple)) and isinstance(current, (list, tuple)):
-        wanted_items = [item for item in wanted if not _is_empty(item)]
-        unmatched = [item for item in current if not _is_empty(item)]
+        wanted_items = [item for item in wanted if not is_empty(item)]
+        unmatched = [item for item in current if not is_empty(item)]
         if len(wanted_items) != len(unmatched):
             return False
         for item in wanted_items:

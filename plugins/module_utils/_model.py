@@ -18,6 +18,11 @@ REDACTED = "********"
 SECRET_WORDS = ("password", "secret", "token")
 
 
+def is_empty(value: Any) -> bool:
+    """The one notion of "no value": None, "" and empty lists, dicts, sets and tuples."""
+    return value is None or (isinstance(value, (str, list, dict, set, tuple)) and len(value) == 0)
+
+
 def redact_secret_paths(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` with the value of every secret-looking path (``password``, ``...Token``) masked."""
     return {
@@ -118,6 +123,8 @@ class TargetGroup:
     link: str | None = None
     members: set[str] | None = None  # target user ids; None until fetched
     resource: dict[str, Any] = field(default_factory=dict)
+    # user id -> the target's own handle of the membership (Box's membership id), where it has one
+    member_handles: dict[str, str] | None = None
 
 
 @dataclass
@@ -152,6 +159,7 @@ class Action:
     after: dict[str, Any] | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     members: list[str] = field(default_factory=list)  # for add_members / remove_members: user names
+    member_errors: dict[str, str] = field(default_factory=dict)  # user name -> why its change failed
     status: str = "planned"  # planned | ok | failed | skipped
     error: str | None = None
     reason: str | None = None  # why the action was planned (e.g. "disabled in the directory") or skipped

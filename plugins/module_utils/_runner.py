@@ -11,9 +11,10 @@ into ``fail_json`` in one place (``_guarded``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
@@ -172,36 +173,25 @@ def run_sync(
 
         connector = connector_factory(params)
         caps = connector.capabilities
-        kept_in_state = [
-            kind
-            for kind, link, in_play in (
-                ("users", caps.user_link, True),
-                ("groups", caps.group_link, desired_groups is not None or bool(params["manage_groups"])),
+        manage_groups = _engine.groups_managed(params["manage_groups"], desired_groups is not None, caps)
+        kept_in_state = _engine.state_needed(caps, manage_groups)
+        if kept_in_state and not params["state_file"]:
+            raise ProvisioningError(
+                f"state_file: {target} {' and '.join(kept_in_state)} carry no ownership marker here, so this "
+                "provisioner records what it created or linked in a state file; set state_file to a path "
+                "that persists between runs (on AWX, a project-relative path or a mounted volume)"
             )
-            if link == "state" and in_play
-        ]
-        state = None
-        if kept_in_state:
-            if not params["state_file"]:
-                raise ProvisioningError(
-                    f"state_file: {target} {' and '.join(kept_in_state)} carry no ownership marker here, so this "
-                    "provisioner records what it created or linked in a state file; set state_file to a path "
-                    "that persists between runs (on AWX, a project-relative path or a mounted volume)"
-                )
-            state = _state.load_state(params["state_file"], target)
-            if not module.check_mode:
-                _state.check_state_writable(params["state_file"])
-
-        plan = _engine.plan(
-            desired_users,
-            desired_groups,
-            connector,
-            policy,
-            state=state,
-            source_errors=errors,
-            max_workers=params["max_workers"],
-        )
-        report = _engine.apply(plan, connector, module.check_mode, state=state, max_workers=params["max_workers"])
+        with _state_for_run(params["state_file"] if kept_in_state else None, target, module.check_mode) as state:
+            plan = _engine.plan(
+                desired_users,
+                desired_groups,
+                connector,
+                policy,
+                state=state,
+                source_errors=errors,
+                max_workers=params["max_workers"],
+            )
+            report = _engine.apply(plan, connector, module.check_mode, state=state, max_workers=params["max_workers"])
         report_data = report.as_dict()
         diff = report_data.pop("diff")
         result: dict[str, Any] = {
@@ -232,6 +222,22 @@ def _failure_summary(failures: list[dict[str, Any]], actions: int, shown: int = 
     more = f" and {len(failures) - shown} more" if len(failures) > shown else ""
     total = max(actions, len(failures))
     return f"{len(failures)} of {total} actions failed: {listed}{more}; see report.failures"
+
+
+@contextlib.contextmanager
+def _state_for_run(path: str | None, target: str, check_mode: bool) -> Iterator[_state.OwnershipState | None]:
+    """The state file for one run: locked from before it is read until after it is saved, so two
+    runs at once (two AWX jobs on one volume) cannot interleave. A preview only reads it (the
+    file is replaced atomically, so it never sees half a file) and takes no lock."""
+    if path is None:
+        yield None
+        return
+    if check_mode:
+        yield _state.load_state(path, target)
+        return
+    _state.check_state_writable(path)
+    with _state.state_lock(path):
+        yield _state.load_state(path, target)
 
 
 def _readable(entry: dict[str, Any]) -> dict[str, Any]:

@@ -373,7 +373,7 @@ def test_U4_ownership_in_state_file_survives_source_deletion(tmp_path):
 
     sync(target, [person("s1", "alice"), person("s2", "bob")], state=state)
     saved = json.loads(state_path.read_text())
-    assert sorted(saved["users"].values()) == [PREFIX + "s1", PREFIX + "s2"]
+    assert sorted(record["marker"] for record in saved["users"].values()) == [PREFIX + "s1", PREFIX + "s2"]
     assert all(user.link is None for user in target.users.values()), "this target stores no marker"
 
     # bob is deleted from the directory; a fresh run with the saved state still knows bob is ours.
@@ -381,7 +381,7 @@ def test_U4_ownership_in_state_file_survives_source_deletion(tmp_path):
     sync(target, [person("s1", "alice")], state=state, remove_user_action="delete")
 
     assert target.user_by_key("bob") is None
-    assert list(json.loads(state_path.read_text())["users"].values()) == [PREFIX + "s1"]
+    assert [record["marker"] for record in json.loads(state_path.read_text())["users"].values()] == [PREFIX + "s1"]
 
 
 def test_U4_target_that_cannot_list_users_is_read_through_find_and_state():
@@ -398,6 +398,82 @@ def test_U4_target_that_cannot_list_users_is_read_through_find_and_state():
     assert target.users[gone.id].enabled is False
     assert target.users[stranger.id].enabled is True
     assert state.users[target.user_by_key("alice").id] == PREFIX + "s1"
+
+
+NO_LIST = Capabilities(user_link="state", can_list_users=False, groups=False)
+
+
+def reads(target) -> list[tuple[str, str]]:
+    return [call for call in target.calls if call[0] in ("list_users", "find_user", "get_user")]
+
+
+def test_U3_no_op_run_of_a_target_that_cannot_list_reads_nothing(tmp_path):
+    """State v2 fingerprints: an unchanged account is neither read nor written."""
+    target = MemoryConnector(NO_LIST)
+    path = str(tmp_path / "pingid.json")
+    users = [person("s1", "alice", title="Eng"), person("s2", "bob", title="Ops")]
+    sync(target, users, state=load_state(path, "memory"))
+    assert {key for key in (u.key for u in target.users.values())} == {"alice", "bob"}
+
+    target.calls.clear()
+    the_plan, report = sync(target, users, state=load_state(path, "memory"))
+    assert reads(target) == [] and target.writes == []
+    assert kinds(the_plan) == [] and not report.changed
+
+    # One attribute changes: exactly that account is read and updated, nothing else.
+    target.calls.clear()
+    changed = [person("s1", "alice", title="Staff"), users[1]]
+    the_plan, _report = sync(target, changed, state=load_state(path, "memory"))
+    assert reads(target) == [("get_user", target.user_by_key("alice").id)]
+    assert kinds(the_plan) == ["update_user"]
+    target.calls.clear()
+    sync(target, changed, state=load_state(path, "memory"))
+    assert reads(target) == [] and target.writes == []
+
+
+def test_U4_full_verification_finds_an_account_deleted_behind_the_provisioners_back(tmp_path):
+    target = MemoryConnector(NO_LIST)
+    path = str(tmp_path / "pingid.json")
+    users = [person("s1", "alice"), person("s2", "bob")]
+    sync(target, users, state=load_state(path, "memory"))
+    del target.users[target.user_by_key("bob").id]  # an administrator deleted bob by hand
+
+    the_plan, _report = sync(target, users, state=load_state(path, "memory"))
+    assert kinds(the_plan) == [], "without verification the state is trusted"
+
+    the_plan, _report = sync(target, users, state=load_state(path, "memory"), full_verification=True)
+    assert kinds(the_plan) == ["create_user"]
+    assert target.user_by_key("bob") is not None
+    assert len(target.users) == 2
+    assert load_state(path, "memory").full_verification_age() is not None
+
+
+def test_U1_a_lost_state_file_is_rebuilt_by_key(tmp_path):
+    target = MemoryConnector(NO_LIST)
+    users = [person("s1", "alice"), person("s2", "bob")]
+    sync(target, users, state=load_state(str(tmp_path / "first.json"), "memory"))
+
+    rebuilt = load_state(str(tmp_path / "lost.json"), "memory")
+    the_plan, _report = sync(target, users, state=rebuilt)
+    assert kinds(the_plan) == ["link_user", "link_user"] and len(target.users) == 2
+    assert sorted(rebuilt.users.values()) == [PREFIX + "s1", PREFIX + "s2"]
+
+
+def test_a_failed_update_is_read_again_next_run(tmp_path):
+    target = MemoryConnector(NO_LIST)
+    path = str(tmp_path / "pingid.json")
+    sync(target, [person("s1", "alice", title="Eng")], state=load_state(path, "memory"))
+    target.fail_write("update_user", "alice")
+    _plan, report = sync(target, [person("s1", "alice", title="Staff")], state=load_state(path, "memory"))
+    assert report.failed == 1
+    assert load_state(path, "memory").record("users", target.user_by_key("alice").id).fingerprint is None
+
+
+def test_authoritative_mode_is_refused_where_the_target_cannot_list():
+    with pytest.raises(ProvisioningError, match="authoritative needs a target that can list"):
+        sync(
+            MemoryConnector(NO_LIST), [person("s1", "alice")], state=OwnershipState("memory"), ownership="authoritative"
+        )
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -768,3 +844,41 @@ def test_marker_prefix_separates_two_provisioners():
 
     assert target.users[theirs.id].enabled is True
     assert target.user_by_key("alice").link == "it-sync:s1"
+
+
+# -- per-member results (G4) ---------------------------------------------------------------------
+
+
+class RefusesOneMember(MemoryConnector):
+    """A target that adds members one by one and refuses one of them (Box answers per membership)."""
+
+    def __init__(self, refused_key: str):
+        super().__init__()
+        self.refused_key = refused_key
+
+    def change_members(self, group, add, remove):
+        refused = {user_id for user_id in add if self.users[user_id].key == self.refused_key}
+        super().change_members(group, [user_id for user_id in add if user_id not in refused], remove)
+        return {user_id: "409 user_already_in_group" for user_id in refused}
+
+
+def test_G4_a_partial_membership_change_is_reported_per_member():
+    target = RefusesOneMember("bob")
+    users = [person("s1", "alice"), person("s2", "bob"), person("s3", "carol")]
+
+    the_plan, report = sync(target, users, [group("g1", "Sales", "s1", "s2", "s3")])
+
+    adds = [action for action in the_plan.actions if action.kind == "add_members"]
+    assert adds[0].status == "failed"
+    assert adds[0].member_errors == {"bob": "409 user_already_in_group"}
+    assert adds[0].error == "1 of 3 members failed: bob: 409 user_already_in_group"
+    assert target.member_keys("Sales") == {"alice", "carol"}, "the others were added"
+    assert report.failed == 1
+
+
+def test_union_tags_are_read_as_stone_writes_them():
+    from ansible_collections.idsync.provisioning.plugins.module_utils._connector import split_path
+
+    member = {"profile": {"status": {".tag": "suspended"}, "email": "a@example.com"}}
+    assert split_path("profile.status[.tag]") == ["profile", "status", ".tag"]
+    assert MemoryConnector().read_path(member, "profile.status[.tag]") == "suspended"
