@@ -100,23 +100,26 @@ endef
 sanity: venv
 	$(call ansible_test_sanity,$(VENV))
 
-# The oldest and the newest core: sanity, then the unit tests (plain pytest, the core's ansible).
-sanity-cores: $(OLDEST_VENV)/.installed
-	$(call ansible_test_sanity,$(OLDEST_VENV))
-ifneq ($(NEWEST_PYTHON),)
-	@$(MAKE) --no-print-directory $(NEWEST_VENV)/.installed
-	$(call ansible_test_sanity,$(NEWEST_VENV))
-else
-	@echo "sanity-cores: SKIPPED ansible-core $(CORE_NEWEST): it needs Python >= 3.12 and no pyenv 3.12/3.13 was found"
-endif
+# The oldest and the newest core: sanity, and the unit tests (plain pytest, that core's ansible).
+.PHONY: sanity-oldest sanity-newest unit-oldest unit-newest
+sanity-cores: sanity-oldest sanity-newest
+unit-cores: unit-oldest unit-newest
 
-unit-cores: collection $(OLDEST_VENV)/.installed
+sanity-oldest: $(OLDEST_VENV)/.installed
+	$(call ansible_test_sanity,$(OLDEST_VENV))
+
+unit-oldest: collection $(OLDEST_VENV)/.installed
 	$(OLDEST_VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+
 ifneq ($(NEWEST_PYTHON),)
-	@$(MAKE) --no-print-directory $(NEWEST_VENV)/.installed
+sanity-newest: $(NEWEST_VENV)/.installed
+	$(call ansible_test_sanity,$(NEWEST_VENV))
+
+unit-newest: collection $(NEWEST_VENV)/.installed
 	$(NEWEST_VENV)/bin/pytest -q -p no:cacheprovider tests/unit
 else
-	@echo "unit-cores: SKIPPED ansible-core $(CORE_NEWEST): it needs Python >= 3.12 and no pyenv 3.12/3.13 was found"
+sanity-newest unit-newest:
+	@echo "$@: SKIPPED ansible-core $(CORE_NEWEST): it needs Python >= 3.12, and pyenv has no 3.12 or 3.13"
 endif
 
 # ansible-lint on the whole collection (no path arguments: what .ansible-lint does not exclude).
