@@ -52,7 +52,7 @@ test: venv system-packages collection sanity lint changelog-lint galaxy-importer
 
 # ansible-core besides the pinned one of requirements/dev.txt: the oldest that meta/runtime.yml
 # claims (2.16, as in Automation Platform 2.5 execution environments) and the newest released, each
-# in a venv of its own under .build (requirements/cores.txt). 2.20 and later need Python >= 3.12:
+# in a venv of its own under .build. 2.20 and later need Python >= 3.12:
 # pyenv's 3.13 or 3.12 when there is one; without, the targets for that core skip with a message.
 CORE_OLDEST := 2.16.19
 CORE_NEWEST := 2.21.5
@@ -64,18 +64,22 @@ NEWEST_VENV := $(BUILD)/venv-core-$(CORE_NEWEST)
 # compile tests): pyenv's interpreters are linked into one directory put first on PATH.
 MODULE_PYTHONS := $(wildcard $(PYENV_VERSIONS)/3.*/bin/python3.[0-9] $(PYENV_VERSIONS)/3.*/bin/python3.[0-9][0-9])
 
-# $(call core_venv,<python>,<ansible-core version>,<venv dir>)
+# $(call core_venv,<python>,<ansible-core version>,<venv dir>): that core, with the libraries of
+# requirements/dev.txt that the unit tests use (its tools tied to the pinned core left out).
+CORE_VENV_SKIP := ansible-core ansible-lint molecule ansible-builder ansible-runner antsibull-changelog ruff
 define core_venv
 	rm -rf $(3)
 	$(1) -m venv $(3)
-	$(3)/bin/pip install --quiet ansible-core==$(2) -r requirements/cores.txt
+	grep -vE '^($(subst $(space),|,$(CORE_VENV_SKIP)))[=<>~ ]' requirements/dev.txt | sed 's|^-r runtime.txt|-r $(CURDIR)/requirements/runtime.txt|' > $(3)/requirements.txt
+	$(3)/bin/pip install --quiet ansible-core==$(2) -r $(3)/requirements.txt
 	touch $(3)/.installed
 endef
+space := $(subst ,, )
 
-$(OLDEST_VENV)/.installed: requirements/cores.txt requirements/runtime.txt
+$(OLDEST_VENV)/.installed: requirements/dev.txt requirements/runtime.txt
 	$(call core_venv,$(PYTHON),$(CORE_OLDEST),$(OLDEST_VENV))
 
-$(NEWEST_VENV)/.installed: requirements/cores.txt requirements/runtime.txt
+$(NEWEST_VENV)/.installed: requirements/dev.txt requirements/runtime.txt
 	$(call core_venv,$(NEWEST_PYTHON),$(CORE_NEWEST),$(NEWEST_VENV))
 
 # ansible-test resolves symlinks, so it runs on a copy of the tracked files, made outside the
