@@ -82,8 +82,8 @@ options:
   user_filter:
     description:
       - LDAP filter selecting the users in scope under O(user_base_dn).
-      - Defaults to C((&(objectClass=user\)(!(objectClass=computer\)\)\)) for V(ad) and
-        C((objectClass=inetOrgPerson\)) otherwise.
+      - Defaults to V((&(objectClass=user\)(!(objectClass=computer\)\)\)) for V(ad) and
+        V((objectClass=inetOrgPerson\)) otherwise.
     type: str
   user_search_scope:
     description: Search the whole subtree under O(user_base_dn) or only its direct children.
@@ -111,8 +111,8 @@ options:
   group_filter:
     description:
       - LDAP filter selecting the groups in scope.
-      - Defaults to C((objectClass=group\)) for V(ad) and
-        C((|(objectClass=groupOfNames\)(objectClass=groupOfUniqueNames\)\)) otherwise.
+      - Defaults to V((objectClass=group\)) for V(ad) and
+        V((|(objectClass=groupOfNames\)(objectClass=groupOfUniqueNames\)\)) otherwise.
     type: str
   group_search_scope:
     description: Search the whole subtree under O(group_base_dn) or only its direct children.
@@ -233,8 +233,8 @@ options:
       user_filter:
         description:
           - LDAP filter selecting the users in scope under O(source.user_base_dn).
-          - Defaults to C((&(objectClass=user\)(!(objectClass=computer\)\)\)) for V(ad) and
-            C((objectClass=inetOrgPerson\)) otherwise.
+          - Defaults to V((&(objectClass=user\)(!(objectClass=computer\)\)\)) for V(ad) and
+            V((objectClass=inetOrgPerson\)) otherwise.
         type: str
       user_search_scope:
         description: Search the whole subtree under O(source.user_base_dn) or only its direct children.
@@ -262,8 +262,8 @@ options:
       group_filter:
         description:
           - LDAP filter selecting the groups in scope.
-          - Defaults to C((objectClass=group\)) for V(ad) and
-            C((|(objectClass=groupOfNames\)(objectClass=groupOfUniqueNames\)\)) otherwise.
+          - Defaults to V((objectClass=group\)) for V(ad) and
+            V((|(objectClass=groupOfNames\)(objectClass=groupOfUniqueNames\)\)) otherwise.
         type: str
       group_search_scope:
         description: Search the whole subtree under O(source.group_base_dn) or only its direct children.

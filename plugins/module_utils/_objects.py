@@ -31,6 +31,10 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._runner import
 
 STATES = ["present", "absent"]
 MEMBER_LISTS = ("set", "add", "remove")
+UPDATE_PASSWORD = ["on_create", "always"]
+
+# Stands in, in check mode, for the id of a member whose account does not exist yet.
+_PENDING = "\x00pending:"
 
 # Above this many member ids of unknown name, one listing of all users is cheaper than one GET each.
 _LIST_USERS_ABOVE = 20
@@ -39,14 +43,24 @@ _LIST_USERS_ABOVE = 20
 # -- argument spec pieces ---------------------------------------------------------------------
 
 
-def user_argument_spec(key_option: str = "user_name", link_option: str | None = "external_id") -> dict[str, Any]:
-    """The options of ``<target>_user`` besides the connection."""
+def user_argument_spec(
+    key_option: str = "user_name", link_option: str | None = "external_id", password: bool = False
+) -> dict[str, Any]:
+    """The options of ``<target>_user`` besides the connection.
+
+    ``password``: the account's own password (write-only) with ``update_password``, for targets
+    whose accounts have one.
+    """
     spec: dict[str, Any] = {
         key_option: {"type": "str", "required": True},
         "state": {"type": "str", "default": "present", "choices": list(STATES)},
         "attributes": {"type": "dict", "default": {}},
         "enabled": {"type": "bool"},
     }
+    if password:
+        spec["password"] = {"type": "str", "no_log": True}
+        # Services never return a password, so it cannot be compared: "always" writes it on every run.
+        spec["update_password"] = {"type": "str", "default": "on_create", "choices": list(UPDATE_PASSWORD)}
     if link_option:
         spec[link_option] = {"type": "str"}
         spec["force_link"] = {"type": "bool", "default": False}
@@ -90,11 +104,17 @@ def group_info_argument_spec() -> dict[str, Any]:
 # -- what the modules return ------------------------------------------------------------------
 
 
-def user_view(user: TargetUser | None) -> dict[str, Any] | None:
-    """A user as the modules return it: normalised fields plus the service's own record."""
+def user_view(user: TargetUser | None, hidden: Iterable[str] = ()) -> dict[str, Any] | None:
+    """A user as the modules return it: normalised fields plus the service's own record.
+
+    ``hidden``: top-level attributes left out of the record (a write-only password a service echoed,
+    or that was filled in locally after a write without an answer body).
+    """
     if user is None:
         return None
-    return {"id": user.id, "key": user.key, "enabled": user.enabled, "link": user.link, "resource": user.resource}
+    lowered = {name.lower() for name in hidden}
+    resource = {key: value for key, value in user.resource.items() if key.lower() not in lowered}
+    return {"id": user.id, "key": user.key, "enabled": user.enabled, "link": user.link, "resource": resource}
 
 
 def group_view(group: TargetGroup | None, member_names: list[str] | None = None) -> dict[str, Any] | None:
@@ -151,11 +171,13 @@ def run_user(
     user_key: str,
     key_option: str = "user_name",
     link_option: str | None = "external_id",
+    password_path: str | None = None,
 ) -> None:
     """``<target>_user``: one account present (with the given attributes) or absent.
 
     ``user_key`` is the target's key path (SCIM ``userName``); ``key_option`` the module option
-    that carries it.
+    that carries it. ``password_path`` is the target's path of the account's password (SCIM
+    ``password``) when the module has the ``password`` / ``update_password`` options.
     """
 
     def work() -> dict[str, Any]:
@@ -163,7 +185,8 @@ def run_user(
         key = params[key_option]
         if not key or not key.strip():
             raise ProvisioningError(f"{key_option}: must not be empty")
-        attrs = _user_attributes(params["attributes"] or {}, key, user_key, key_option)
+        attrs = _user_attributes(params["attributes"] or {}, key, user_key, key_option, password_path)
+        secret = _password_param(params, password_path)
         connector = connector_factory(params)
         link = _link_param(params, link_option, "users", connector.capabilities.user_link)
         force = bool(params.get("force_link"))
@@ -181,18 +204,29 @@ def run_user(
         if params["state"] == "absent":
             return _user_absent(module, connector, user, key, attrs, link_option)
         if user is None:
-            return _user_create(module, connector, key, user_key, attrs, link, link_option, enabled)
-        return _user_update(module, connector, user, attrs, link, link_option, enabled)
+            if secret is not None:
+                attrs = dict(attrs, **{password_path: secret})
+            return _user_create(module, connector, key, user_key, attrs, link, link_option, enabled, password_path)
+        rewrite = secret is not None and params.get("update_password") == "always"
+        password = {password_path: secret} if rewrite else {}
+        return _user_update(module, connector, user, attrs, link, link_option, enabled, password, password_path)
 
     _guarded(module, work, needs=("requests",))
 
 
-def _user_attributes(attributes: Mapping[str, Any], key: str, user_key: str, key_option: str) -> dict[str, Any]:
+def _user_attributes(
+    attributes: Mapping[str, Any], key: str, user_key: str, key_option: str, password_path: str | None = None
+) -> dict[str, Any]:
     """The managed attribute paths; the key path is the key option's and may only repeat it."""
     attrs: dict[str, Any] = {}
     for path, value in attributes.items():
         if not isinstance(path, str) or not path:
             raise ProvisioningError(f"attributes: {path!r} is not an attribute path")
+        if password_path and path.lower() == password_path.lower():
+            raise ProvisioningError(
+                f"attributes.{path}: set the account's password with the password option "
+                "(and update_password), which keeps it out of the output"
+            )
         if path.lower() == user_key.lower():
             if not (isinstance(value, str) and value.lower() == key.lower()):
                 raise ProvisioningError(
@@ -204,10 +238,24 @@ def _user_attributes(attributes: Mapping[str, Any], key: str, user_key: str, key
     return attrs
 
 
-def _user_result(module, user: TargetUser | None, changes: dict[str, Any], diff: dict[str, Any]) -> dict[str, Any]:
+def _password_param(params: Mapping[str, Any], password_path: str | None) -> str | None:
+    """The account's password to write, None when the module has no such option or it is not given."""
+    if not password_path:
+        return None
+    secret = params.get("password")
+    if secret is None:
+        return None
+    if secret == "":
+        raise ProvisioningError("password: must not be empty (leave it out to leave the password as it is)")
+    return secret
+
+
+def _user_result(
+    module, user: TargetUser | None, changes: dict[str, Any], diff: dict[str, Any], password_path: str | None = None
+) -> dict[str, Any]:
     result: dict[str, Any] = {
         "changed": bool(changes),
-        "user": user_view(user),
+        "user": user_view(user, hidden=(password_path,) if password_path else ()),
         "changes": redact_secret_paths(changes),
     }
     if module._diff:
@@ -227,7 +275,7 @@ def _user_absent(module, connector, user, key, attrs, link_option) -> dict[str, 
     return _user_result(module, None, {"deleted": True}, _diff("user", user.key, before, {}))
 
 
-def _user_create(module, connector, key, user_key, attrs, link, link_option, enabled) -> dict[str, Any]:
+def _user_create(module, connector, key, user_key, attrs, link, link_option, enabled, password_path) -> dict[str, Any]:
     enabled = True if enabled is None else enabled
     values = {user_key: key}
     values.update({path: value for path, value in attrs.items() if value is not None})
@@ -241,14 +289,19 @@ def _user_create(module, connector, key, user_key, attrs, link, link_option, ena
             connector.set_user_enabled(user, enabled)
     after = dict(changes, key=key)
     after.pop(user_key, None)
-    return _user_result(module, user, dict(changes, created=True), _diff("user", key, {}, after))
+    return _user_result(module, user, dict(changes, created=True), _diff("user", key, {}, after), password_path)
 
 
-def _user_update(module, connector, user, attrs, link, link_option, enabled) -> dict[str, Any]:
+def _user_update(module, connector, user, attrs, link, link_option, enabled, password, password_path) -> dict[str, Any]:
+    """``password``: {path: value} to write although it cannot be compared (update_password=always), or empty."""
     current = {path: connector.read_path(user.resource, path) for path in attrs}
     changes = {path: wanted for path, wanted in attrs.items() if not values_equal(wanted, current[path])}
     before: dict[str, Any] = {"key": user.key, **current}
     after: dict[str, Any] = {"key": user.key, **current, **changes}
+    if password:  # write-only: never read back, so it is written and shown as written (masked)
+        changes.update(password)
+        before.update(dict.fromkeys(password))
+        after.update(password)
     write_link = link is not None and link != user.link
     if link is not None:
         before[link_option] = user.link
@@ -268,7 +321,7 @@ def _user_update(module, connector, user, attrs, link, link_option, enabled) -> 
             connector.update_user(user, changes, link if write_link else None)
         if toggle:
             connector.set_user_enabled(user, enabled)
-    return _user_result(module, user, written, _diff("user", user.key, before, after))
+    return _user_result(module, user, written, _diff("user", user.key, before, after), password_path)
 
 
 def run_user_info(module, connector_factory: ConnectorFactory, key_option: str = "user_name") -> None:
@@ -342,8 +395,13 @@ def _member_option(members: Mapping[str, Any] | None) -> dict[str, list[str]] | 
     return {"add": lists["add"], "remove": lists["remove"]}
 
 
-def _resolve_members(connector: Connector, lists: Mapping[str, list[str]]) -> dict[str, TargetUser]:
-    """Every key named in ``members`` -> its account; unknown keys fail the task before any write."""
+def _resolve_members(module, connector: Connector, lists: Mapping[str, list[str]]) -> dict[str, TargetUser]:
+    """Every key named in ``members`` -> its account; unknown keys fail the task before any write.
+
+    In check mode an unknown key is not an error: an earlier task of the same run may create the
+    account (which check mode did not), so it is reported as it would be added, with a warning
+    naming it. A real run still fails when it does not exist by then.
+    """
     resolved: dict[str, TargetUser] = {}
     missing: list[str] = []
     for key in dict.fromkeys(key for keys in lists.values() for key in keys):
@@ -354,8 +412,15 @@ def _resolve_members(connector: Connector, lists: Mapping[str, list[str]]) -> di
             missing.append(key)
         else:
             resolved[key.lower()] = user
-    if missing:
+    if missing and not module.check_mode:
         raise ProvisioningError(f"members: no such user: {', '.join(missing)}; nothing was changed")
+    if missing:
+        module.warn(
+            f"members: no such user yet: {', '.join(missing)}; check mode takes them for accounts an earlier "
+            "task would create (shown as added where this task adds them); a real run fails unless they exist by then"
+        )
+        for key in missing:
+            resolved[key.lower()] = TargetUser(id=_PENDING + key.lower(), key=key)
     return resolved
 
 
@@ -397,7 +462,7 @@ def run_group(module, connector_factory: ConnectorFactory, link_option: str | No
                 raise ProvisioningError(
                     f"group {group.name}: cannot rename to {new_name}, a group of that name exists ({ids})"
                 )
-        resolved = _resolve_members(connector, lists) if lists is not None else {}
+        resolved = _resolve_members(module, connector, lists) if lists is not None else {}
 
         before: dict[str, Any] = {}
         after: dict[str, Any] = {"name": final_name}

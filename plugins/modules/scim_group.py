@@ -18,15 +18,23 @@ description:
   - Members are given by C(userName) and compared with the group's current members; only the
     difference is written (adds and removes in chunks of O(member_chunk)). Every user named must
     exist, otherwise the task fails naming them, before anything is written.
+  - In check mode a user named in O(members) that does not exist yet is not an error, since an earlier
+    task of the same play may create it (which check mode does not do); it is shown as it would be added,
+    with a warning naming it. The real run fails, naming it, when it still does not exist.
   - Groups are not taken over from another provisioner silently. When O(external_id) is given and
     the group already carries a different, non-empty C(externalId), the task fails unless
     O(force_link=true).
 extends_documentation_fragment:
   - idsync.provisioning.scim
+  - idsync.provisioning.scim.writes
+  - idsync.provisioning.scim.members
+  - idsync.provisioning.scim.auth_aliases
 attributes:
   check_mode:
     support: full
-    description: Finds the group and its members and reports what would be written; nothing is written.
+    description:
+      - Finds the group and its members and reports what would be written; nothing is written.
+      - A member that does not exist yet is reported as it would be added, with a warning naming it.
   diff_mode:
     support: full
     description:
@@ -155,6 +163,13 @@ changes:
   returned: always
   type: dict
   sample: {members_added: [zoe], members_removed: [bwhite]}
+details:
+  description:
+    - When the task failed on an error answer of the service, that answer's body (secrets masked), for
+      example the SCIM error with its C(scimType) and C(detail). The message (C(msg)) already quotes it.
+  returned: when the task failed on an error answer that had a body
+  type: raw
+  sample: {schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], scimType: invalidFilter, status: "400"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -164,7 +179,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._objects impor
 
 
 def main():
-    argument_spec = scim.connection_argument_spec()
+    argument_spec = scim.connection_argument_spec("writes", "members", auth_aliases=True)
     argument_spec.update(group_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run_group(module, scim.connector_from_params)

@@ -17,6 +17,7 @@ description:
   - Never writes anything.
 extends_documentation_fragment:
   - idsync.provisioning.scim
+  - idsync.provisioning.scim.auth_aliases
 attributes:
   check_mode:
     support: full
@@ -92,6 +93,13 @@ groups:
   type: list
   elements: dict
   contains: *group
+details:
+  description:
+    - When the task failed on an error answer of the service, that answer's body (secrets masked), for
+      example the SCIM error with its C(scimType) and C(detail). The message (C(msg)) already quotes it.
+  returned: when the task failed on an error answer that had a body
+  type: raw
+  sample: {schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], scimType: invalidFilter, status: "400"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -104,7 +112,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._objects impor
 
 
 def main():
-    argument_spec = scim.connection_argument_spec()
+    argument_spec = scim.connection_argument_spec(auth_aliases=True)  # reads only: none of the write options
     argument_spec.update(group_info_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run_group_info(module, scim.connector_from_params)

@@ -30,6 +30,10 @@ description:
     write. A failed read aborts before any write. One object's failure does not stop the others.
 extends_documentation_fragment:
   - idsync.provisioning.scim
+  - idsync.provisioning.scim.writes
+  - idsync.provisioning.scim.members
+  - idsync.provisioning.scim.sync_only
+  - idsync.provisioning.scim.auth_aliases
   - idsync.provisioning.sync
   - idsync.provisioning.ldap.source
 attributes:
@@ -42,10 +46,18 @@ attributes:
 notes:
   - 'The default user mapping is: C(userName) from C(sAMAccountName) or C(uid), C(name.givenName)
     from C(givenName), C(name.familyName) from C(sn), C(displayName) from C(displayName) or C(cn),
-    C(emails) (one work address, primary) from C(mail). The JMESPath function C(first()) takes the
+    C(emails) (one work address, primary) from C(mail). The JMESPath function V(first(\)) takes the
     first value of a multi-valued attribute and passes a single value through.'
-  - Paths of schema extensions are written with their URN, for example
-    C(urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber).
+  - 'When objects failed, the task fails after every other object was written. Its message is a short
+    summary: how many of all actions failed and the first few with the service''s words, for example
+    V(2 of 120 actions failed: create_user jdoe (POST /Users: 409 uniqueness ...\), add_members Sales (...\);
+    see report.failures). The details are in RV(report) (RV(report.failures)), which the result keeps
+    so that a registered result can be examined.'
+  - Ansible's default output callback prints a failed task's whole result after C(fatal:), the report
+    included, as one line of JSON (indented from C(-vvv), which also adds the diff and the arguments).
+    Set E(ANSIBLE_CALLBACK_RESULT_FORMAT=yaml) to read it on several lines, or register the result
+    (C(failed_when) on RV(report.failed)) and show RV(report.failures), as the role C(idsync.provisioning.sync)
+    does.
 seealso:
   - module: idsync.provisioning.scim_user
   - module: idsync.provisioning.scim_group
@@ -61,11 +73,11 @@ EXAMPLES = r"""
     source:
       server_uri: [ldaps://dc1.example.com, ldaps://dc2.example.com]
       dialect: ad
-      bind_dn: CN=svc-provisioning,OU=Service,DC=example,DC=com
-      user_base_dn: OU=Staff,DC=example,DC=com
-      user_groups: [CN=SaaS Users,OU=Groups,DC=example,DC=com]
+      bind_dn: "CN=svc-provisioning,OU=Service,DC=example,DC=com"
+      user_base_dn: "OU=Staff,DC=example,DC=com"
+      user_groups: ["CN=SaaS Users,OU=Groups,DC=example,DC=com"]
       nested_groups: true
-      group_base_dn: OU=SaaS Groups,OU=Groups,DC=example,DC=com
+      group_base_dn: "OU=SaaS Groups,OU=Groups,DC=example,DC=com"
     user_mapping:
       urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber: attributes.employeeID
       title: attributes.title
@@ -127,9 +139,20 @@ requests:
   type: dict
   sample: {"GET /Users": 3, "POST /Users": 2}
 plan:
-  description: The plan that a threshold or the empty-source guard refused, when that is why the task failed.
+  description:
+    - The plan that a threshold or the empty-source guard refused, when that is why the task failed;
+      nothing was written, so there is no RV(report).
+    - C(counts), C(managed_users), C(managed_groups) and every planned C(actions).
   returned: when a threshold or the empty-source guard stopped the run
   type: dict
+details:
+  description:
+    - When the run stopped before any write on an error answer of the service (a failed read), that
+      answer's body (secrets masked). The message (C(msg)) already quotes it.
+    - Failures of single objects are not here but in RV(report.failures).
+  returned: when the run stopped on an error answer that had a body
+  type: raw
+  sample: {schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], status: "503", detail: "try later"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -143,7 +166,8 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._runner import
 
 
 def main():
-    module = AnsibleModule(argument_spec=sync_argument_spec(scim.connection_argument_spec()), **SYNC_MODULE_KWARGS)
+    connection = scim.connection_argument_spec(*scim.SYNC_OPTION_GROUPS, auth_aliases=True)
+    module = AnsibleModule(argument_spec=sync_argument_spec(connection), **SYNC_MODULE_KWARGS)
     run_sync(module, scim.connector_from_params, "scim", scim.DEFAULT_USER_MAPPING, scim.USER_KEY)
 
 

@@ -15,6 +15,8 @@ description:
   - Returns one account, found by O(user_name) case-insensitively, or every account of the
     service (read page by page), optionally only the first O(limit).
   - Never writes anything.
+  - The service is reached with O(token), or with HTTP basic authentication as O(auth_username) and
+    O(auth_password) (these have no V(username) / V(password) aliases here, where O(user_name) is the account to read).
 extends_documentation_fragment:
   - idsync.provisioning.scim
 attributes:
@@ -91,6 +93,13 @@ users:
   type: list
   elements: dict
   contains: *user
+details:
+  description:
+    - When the task failed on an error answer of the service, that answer's body (secrets masked), for
+      example the SCIM error with its C(scimType) and C(detail). The message (C(msg)) already quotes it.
+  returned: when the task failed on an error answer that had a body
+  type: raw
+  sample: {schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], scimType: invalidFilter, status: "400"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -100,7 +109,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._objects impor
 
 
 def main():
-    argument_spec = scim.connection_argument_spec()
+    argument_spec = scim.connection_argument_spec()  # reads only: none of the write options
     argument_spec.update(user_info_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run_user_info(module, scim.connector_from_params)

@@ -11,9 +11,14 @@ same failure) as the real run, and leave a full dump of /Users and /Groups byte-
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
+from types import SimpleNamespace
 
 import yaml
+from support.fault_proxy import FaultProxy
+from support.http_faults import Reply, ScriptedHttpServer
 from support.playbook import run_playbook
 from support.scim_server import ENTERPRISE_SCHEMA
 
@@ -410,23 +415,72 @@ def test_g4_members_add_and_remove_leave_the_others(tmp_path, scim_server):
 
 
 def test_unknown_member_fails_naming_it_before_any_write(tmp_path, scim_server):
+    """A real run fails naming the missing users; check mode warns naming them and shows them added."""
     ids = seed_users(scim_server, "alpha", "bravo")
     scim_server.seed_group("Team", member_ids=(ids["alpha"],))
     before = dump(scim_server)
+    tasks = [
+        task("scim_group", name="Team", new_name="Team 2", members={"set": ["bravo", "ghost"]}),
+        task("scim_group", name="New group", members={"add": ["bravo", "phantom", "ghost"]}),
+        task("scim_group", name="Team", members={"remove": ["nobody"]}),
+    ]
 
-    results = twin(
-        tmp_path,
-        scim_server,
-        [
-            task("scim_group", name="Team", new_name="Team 2", members={"set": ["bravo", "ghost"]}),
-            task("scim_group", name="New group", members={"add": ["bravo", "phantom", "ghost"]}),
-        ],
-    )
+    previews, preview_run = play(tmp_path / "check", scim_server, tasks, check=True)
+    assert dump(scim_server) == before
+    assert [bool(r.get("failed")) for r in previews] == [False, False, False]
+    assert previews[0]["changes"]["members_added"] == ["bravo", "ghost"]
+    assert previews[0]["changes"]["members_removed"] == ["alpha"]
+    assert previews[1]["changes"]["members_added"] == ["bravo", "ghost", "phantom"]
+    assert previews[2]["changed"] is False  # a user that does not exist is no member to remove
+    assert any("ghost" in w for w in previews[0]["warnings"])
+    assert any("phantom, ghost" in w for w in previews[1]["warnings"])
+    assert any("nobody" in w for w in previews[2]["warnings"])
+    assert "[WARNING]" in preview_run.text and "ghost" in preview_run.text
 
+    results, _unused = play(tmp_path / "real", scim_server, tasks)
     assert all(r["failed"] for r in results)
-    assert "ghost" in results[0]["msg"] and "bravo" not in results[0]["msg"]
+    assert "no such user: ghost" in results[0]["msg"] and "bravo" not in results[0]["msg"]
     assert "phantom, ghost" in results[1]["msg"]
+    assert "nobody" in results[2]["msg"]
     assert dump(scim_server) == before  # neither renamed, nor members changed, nor a group created
+
+
+def test_check_mode_chained_tasks_create_a_user_then_add_it_to_a_group(tmp_path, scim_server):
+    """Under --check the user is not created, so the group task cannot find it: a warning, not a failure."""
+    ids = seed_users(scim_server, "alpha")
+    group = scim_server.seed_group("Team", member_ids=(ids["alpha"],))
+    before = dump(scim_server)
+    tasks = [
+        task("scim_user", user_name="jdoe", attributes={"displayName": "Jane Doe"}),
+        task("scim_group", name="Team", members={"add": ["jdoe"]}),
+    ]
+
+    previews, preview_run = play(tmp_path / "check", scim_server, tasks, check=True, diff=True)
+
+    assert preview_run.rc == 0, preview_run.text
+    assert dump(scim_server) == before
+    created, added = (ok(r) for r in previews)
+    assert created["changed"] is True and added["changed"] is True
+    assert added["changes"] == {"members_added": ["jdoe"]}
+    assert added["group"]["members"] == ["alpha", "jdoe"]
+    assert added["diff"]["after"]["members"] == ["jdoe"]
+    assert [w for w in added["warnings"] if "no such user yet: jdoe" in w], added["warnings"]
+    assert "[WARNING]: members: no such user yet: jdoe" in preview_run.text
+
+    results, run = play(tmp_path / "real", scim_server, tasks)
+
+    assert run.rc == 0, run.text
+    created, added = (ok(r) for r in results)
+    assert created["changed"] is True and added["changed"] is True and not added.get("warnings")
+    jdoe = scim_server.user_by_name("jdoe")
+    assert member_ids(scim_server, group["id"]) == {ids["alpha"], jdoe["id"]}
+
+    missing, failed_run = play(
+        tmp_path / "missing", scim_server, [task("scim_group", name="Team", members={"add": ["jdoe", "ghost"]})]
+    )
+    assert missing[0]["failed"] is True and "fatal: [localhost]" in failed_run.stdout
+    assert missing[0]["msg"] == "members: no such user: ghost; nothing was changed"
+    assert member_ids(scim_server, group["id"]) == {ids["alpha"], jdoe["id"]}
 
 
 def test_add_and_remove_of_the_same_user_is_refused(tmp_path, scim_server):
@@ -570,8 +624,183 @@ def test_token_never_in_output_even_with_vvv_and_diff(tmp_path, scim_server):
     for check in (True, False):
         results, run = play(tmp_path / str(check), scim_server, tasks, check=check, diff=True, verbosity=3)
 
-        assert results[0]["changed"] is True and results[2]["failed"] is True
+        assert results[0]["changed"] is True
+        assert bool(results[2].get("failed")) is not check  # a missing member: a warning in check mode
         assert results[5]["failed"] is True and "401" in results[5]["msg"]
         assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.text  # the -vvv invocation was shown, masked
         assert scim_server.token not in run.text
         assert scim_server.token not in json.dumps(results)
+
+
+# -- the account's password ---------------------------------------------------------------------
+
+
+def stored_password_is(server, user_name: str, password: str) -> bool:
+    """Whether the server holds ``password`` for the account.
+
+    scim2-server never returns a password (RFC 7643: returned "never"), but it filters on it, so
+    the stored value can be checked without the code under test.
+    """
+    literal = json.dumps(password)
+    found = server.get("/Users", filter=f'userName eq "{user_name}" and password eq {literal}')
+    return found["totalResults"] == 1
+
+
+def carried(proxy: FaultProxy, method: str, password: str) -> list[str]:
+    """Paths of the ``method`` requests through the proxy whose body carried ``password``."""
+    return [seen.path for seen in proxy.writes() if seen.method == method and password.encode() in seen.body]
+
+
+def test_password_set_on_create_then_kept_or_rewritten_per_update_password(tmp_path, scim_server):
+    first, second = "Pw-" + secrets.token_hex(8), "Pw-" + secrets.token_hex(8)
+    with FaultProxy(scim_server.url) as proxy:
+
+        def run(name, check=False, **options):
+            item = task("scim_user", url=proxy.url, user_name="pwuser", **options)
+            proxy.seen.clear()
+            results, playbook_run = play(tmp_path / name, scim_server, [item], check=check, diff=True, verbosity=3)
+            assert first not in playbook_run.text and second not in playbook_run.text
+            assert first not in json.dumps(results) and second not in json.dumps(results)
+            return ok(results[0])
+
+        preview = run("create-check", check=True, password=first)
+        assert preview["changed"] is True and preview["changes"]["password"] == "********"
+        assert proxy.writes() == [] and scim_server.user_by_name("pwuser") is None
+
+        created = run("create", password=first)
+        assert created["changed"] is True and created["changes"]["password"] == "********"
+        assert created["diff"]["after"]["password"] == "********"
+        assert carried(proxy, "POST", first) == ["/v2/Users"]
+        assert stored_password_is(scim_server, "pwuser", first)
+        assert "password" not in scim_server.user_by_name("pwuser")  # the server never returns it
+        assert "password" not in {key.lower() for key in created["user"]["resource"]}
+
+        # update_password=on_create (the default): an existing account keeps its password
+        kept = run("on-create", password=second)
+        assert kept["changed"] is False and kept["changes"] == {}
+        assert proxy.writes() == []
+        assert stored_password_is(scim_server, "pwuser", first)
+
+        # always: written on every run, and reported as a change every time (it cannot be compared)
+        preview = run("always-check", check=True, password=second, update_password="always")
+        assert preview["changed"] is True and preview["changes"] == {"password": "********"}
+        assert proxy.writes() == [] and stored_password_is(scim_server, "pwuser", first)
+
+        rewritten = run("always", password=second, update_password="always")
+        assert rewritten["changed"] is True and rewritten["changes"] == {"password": "********"}
+        assert rewritten["diff"]["before"]["password"] is None and rewritten["diff"]["after"]["password"] == "********"
+        assert carried(proxy, "PATCH", second) == [f"/v2/Users/{created['user']['id']}"]
+        assert stored_password_is(scim_server, "pwuser", second)
+        assert "password" not in {key.lower() for key in rewritten["user"]["resource"]}
+
+        again = run("always-again", password=second, update_password="always")
+        assert again["changed"] is True and len(carried(proxy, "PATCH", second)) == 1
+
+        # no password given: left as it is, whatever update_password says
+        untouched = run("none", update_password="always", attributes={"title": "x"})
+        assert untouched["changes"] == {"title": "x"} and carried(proxy, "PATCH", second) == []
+        assert stored_password_is(scim_server, "pwuser", second)
+
+
+def test_password_is_refused_in_attributes_and_when_empty(tmp_path, scim_server):
+    results, _unused = play(
+        tmp_path,
+        scim_server,
+        [
+            task("scim_user", user_name="jdoe", attributes={"password": "x"}),
+            task("scim_user", user_name="jdoe", password=""),
+        ],
+    )
+    assert results[0]["failed"] is True and "password option" in results[0]["msg"]
+    assert results[1]["failed"] is True and results[1]["msg"].startswith("password: must not be empty")
+    assert scim_server.all("Users") == []
+
+
+# -- basic authentication -----------------------------------------------------------------------
+
+
+def test_auth_username_and_auth_password_authenticate_with_basic_auth(tmp_path):
+    user, secret = "provisioner", "Basic-" + secrets.token_hex(8)
+    expected = "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+    empty = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 0, "Resources": []}
+    with ScriptedHttpServer() as service:
+        # per task: no /ServiceProviderConfig (the common defaults), then one search that finds nothing
+        service.script(
+            *[reply for _unused in range(3) for reply in (Reply(404, {"detail": "none"}), Reply(200, empty))]
+        )
+        url = service.url + "/v2"
+        tasks = [
+            {FQ + "scim_user_info": {"url": url, "auth_username": user, "auth_password": secret, "user_name": "x"}},
+            # the former names stay as aliases where no account option can be confused with them
+            {FQ + "scim_group_info": {"url": url, "username": user, "password": secret, "name": "Team"}},
+            # SCIM_USERNAME / SCIM_PASSWORD as before
+            {FQ + "scim_user_info": {"url": url, "user_name": "y"}},
+            # not on scim_user: there password is the account's, and username next to user_name is refused
+            {FQ + "scim_user": {"url": url, "username": user, "user_name": "x"}},
+            {
+                FQ + "scim_user": {
+                    "url": url,
+                    "token": "tok-" + secrets.token_hex(8),
+                    "auth_username": user,
+                    "user_name": "x",
+                }
+            },
+        ]
+        env = {"SCIM_USERNAME": user, "SCIM_PASSWORD": secret, "SCIM_TOKEN": ""}
+        results, run = play(tmp_path, SimpleNamespace(url=url, token="unused"), tasks, env=env, verbosity=3)
+
+    assert ok(results[0])["user"] is None and ok(results[1])["group"] is None and ok(results[2])["user"] is None
+    searches = [r for r in service.requests if "filter=" in r.path]
+    assert len(searches) == 3 and all(r.headers.get("Authorization") == expected for r in searches)
+    assert results[3]["failed"] is True and "username" in results[3]["msg"] and "Unsupported" in results[3]["msg"]
+    assert results[4]["failed"] is True and "token and auth_username are mutually exclusive" in results[4]["msg"]
+    assert secret not in run.text and secret not in json.dumps(results)
+
+
+# -- failures: documented keys, short messages ----------------------------------------------------
+
+CONFLICT = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+    "status": "409",
+    "scimType": "uniqueness",
+    "detail": "userName is already taken",
+}
+
+
+def source_user(name: str) -> dict:
+    """A source record as the ldap_source lookup returns it."""
+    return {
+        "id": f"id-{name}",
+        "dn": f"uid={name},ou=people,dc=example,dc=org",
+        "disabled": False,
+        "attributes": {"uid": [name], "cn": [name.title()], "sn": ["Doe"], "givenName": [name.title()]},
+        "groups": [],
+    }
+
+
+def test_failures_come_back_under_documented_keys_with_a_short_sync_message(tmp_path, scim_server):
+    names = ["alpha", "bravo", "clash1", "clash2", "clash3", "clash4"]
+    with FaultProxy(scim_server.url) as proxy:
+        proxy.fail("POST", r"/Users$", status=409, body=CONFLICT, when=lambda seen: b'"clash' in seen.body)
+        tasks = [
+            task("scim_user", url=proxy.url, user_name="clash0"),
+            task("scim_sync", url=proxy.url, users=[source_user(name) for name in names]),
+        ]
+        results, run = play(tmp_path, scim_server, tasks)
+    single, sync = results
+
+    # a per-object module: the service's answer under "details", as documented in RETURN
+    assert single["failed"] is True and "409" in single["msg"] and "plan" not in single
+    assert single["details"] == CONFLICT
+
+    # the sync: a short summary as the message, the whole report kept in the result
+    assert sync["failed"] is True
+    assert sync["msg"].startswith("4 of 6 actions failed: create_user clash1 (POST /Users: 409 ")
+    assert sync["msg"].endswith(" and 1 more; see report.failures")
+    assert len(sync["msg"]) < 400 and "clash4" not in sync["msg"]
+    assert sync["report"]["failed"] == 4 and len(sync["report"]["failures"]) == 4
+    assert sync["report"]["counts"] == {"create_user": 2}
+    assert sorted(u["userName"] for u in scim_server.all("Users")) == ["alpha", "bravo"]
+    # Ansible's default callback prints the whole result after fatal: (the report is part of it)
+    fatal = [line for line in run.stdout.splitlines() if line.startswith("fatal:") and "actions failed" in line]
+    assert len(fatal) == 1 and '"msg": "4 of 6 actions failed' in fatal[0]
