@@ -1053,18 +1053,10 @@ class _Applier:
                     continue
                 names[user_id] = ref.name
                 (adds if step.action.kind == "add_members" else removes).append(user_id)
-        chunk = max(1, self.caps.member_chunk)
-        failure: Exception | None = None
-        for start in range(0, max(len(adds), len(removes)), chunk):
-            add, remove = adds[start : start + chunk], removes[start : start + chunk]
-            try:
-                failed = self.connector.change_members(group, add, remove) or {}
-            except Exception as exc:  # noqa: BLE001 - reported on this group's members, others go on
-                failure = exc
-                failed = {user_id: _error_text(exc) for user_id in add + remove}
-            adding = set(add)
-            for user_id, why in failed.items():
-                errors["add_members" if user_id in adding else "remove_members"][names.get(user_id, user_id)] = why
+        failed, failure = change_members_in_chunks(self.connector, group, adds, removes)
+        adding = set(adds)
+        for user_id, why in failed.items():
+            errors["add_members" if user_id in adding else "remove_members"][names.get(user_id, user_id)] = why
         for step in steps:
             step_errors = errors[step.action.kind]
             if not step_errors:
@@ -1150,6 +1142,24 @@ class _Applier:
 
 
 # -- small helpers -----------------------------------------------------------------------------
+
+
+def change_members_in_chunks(
+    connector: Connector, group: TargetGroup, add: list[str], remove: list[str]
+) -> tuple[dict[str, str], Exception | None]:
+    """Add and remove members at most ``member_chunk`` of each per call: the failed members
+    (user id -> why) and the last error that failed a whole call, if any; the other calls go on."""
+    chunk = max(1, connector.capabilities.member_chunk)
+    failed: dict[str, str] = {}
+    failure: Exception | None = None
+    for start in range(0, max(len(add), len(remove)), chunk):
+        adding, removing = add[start : start + chunk], remove[start : start + chunk]
+        try:
+            failed.update(connector.change_members(group, adding, removing) or {})
+        except Exception as exc:  # noqa: BLE001 - reported on this call's members, the others go on
+            failure = exc
+            failed.update({user_id: _error_text(exc) for user_id in adding + removing})
+    return failed, failure
 
 
 def desired_fingerprint(user: DesiredUser) -> str:

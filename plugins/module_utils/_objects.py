@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Connector
-from ansible_collections.idsync.provisioning.plugins.module_utils._engine import values_equal
+from ansible_collections.idsync.provisioning.plugins.module_utils._engine import change_members_in_chunks, values_equal
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
     ProvisioningError,
     TargetGroup,
@@ -532,7 +532,10 @@ def _apply_members(module, connector, group, lists, resolved, before, after, wri
     if remove:
         written["members_removed"] = _sorted_names(names[user_id] for user_id in remove)
     if (add or remove) and not module.check_mode:
-        connector.change_members(group, sorted(add), sorted(remove))
+        failed, _failure = change_members_in_chunks(connector, group, sorted(add), sorted(remove))
+        if failed:
+            listed = "; ".join(f"{names.get(user_id, user_id)}: {why}" for user_id, why in sorted(failed.items()))
+            raise ProvisioningError(f"members: {len(failed)} of {len(add) + len(remove)} changes failed: {listed}")
     final_ids = (current | add) - remove
     return _sorted_names(names[user_id] for user_id in final_ids)
 

@@ -105,8 +105,10 @@ def _guarded(module, work: Callable[[], dict[str, Any]], needs: tuple[str, ...])
     try:
         result = work()
     except ProvisioningError as exc:
-        # Documented keys: a refused plan (no HTTP status) as "plan", a service's error answer as "details".
-        extra = {} if exc.details is None else {"plan" if exc.status is None else "details": exc.details}
+        # Documented keys: a plan refused as a whole (a threshold, the empty-source guard) as "plan",
+        # any other failure's particulars (the service's error answer, attempts) as "details".
+        is_plan = isinstance(exc.details, dict) and "actions" in exc.details
+        extra = {} if exc.details is None else {"plan" if is_plan else "details": exc.details}
         fail_json(msg=exc.message, **extra)
     except Exception as exc:  # noqa: BLE001 - an unexpected bug still fails the task with a traceback
         fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())

@@ -22,17 +22,22 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Capabilities, Connector
-from ansible_collections.idsync.provisioning.plugins.module_utils._http import (
-    AmbiguousRequestError,
-    HttpClient,
-    bearer_auth,
-    paginate,
+from ansible_collections.idsync.provisioning.plugins.module_utils._connector import (
+    Capabilities,
+    Connector,
+    MemberFailures,
+)
+from ansible_collections.idsync.provisioning.plugins.module_utils._http import HttpClient, bearer_auth, paginate
+from ansible_collections.idsync.provisioning.plugins.module_utils._kit import (
+    absent_on_404,
+    create_in_batches,
+    create_once,
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
     ProvisioningError,
     TargetGroup,
     TargetUser,
+    is_empty,
 )
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -189,10 +194,6 @@ class ScimPath:
             container.pop(key, None)
         else:
             container[key] = value
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or value == [] or value == {}
 
 
 def _boolean(value: Any, default: bool = True) -> bool:
@@ -451,12 +452,8 @@ class ScimConnector(Connector):
         return self.to_user(resource) if resource is not None else None
 
     def _get_resource(self, endpoint: str, resource_id: str, params: dict[str, Any] | None = None) -> Any:
-        try:
-            return self.client.request("GET", self._location(endpoint, resource_id), params=params, expected=(200,))
-        except ProvisioningError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        location = self._location(endpoint, resource_id)
+        return absent_on_404(lambda: self.client.request("GET", location, params=params, expected=(200,)))
 
     def read_path(self, resource: dict[str, Any], path: str) -> Any:
         return ScimPath.parse(path).read(resource)
@@ -466,7 +463,7 @@ class ScimConnector(Connector):
         """A SCIM User resource from flat attribute paths."""
         resource: dict[str, Any] = {"schemas": [USER_SCHEMA]}
         for path, value in attrs.items():
-            if not _is_empty(value):
+            if not is_empty(value):
                 ScimPath.parse(path).write(resource, copy.deepcopy(value))
         if link and self.link_attribute:
             resource["externalId"] = link
@@ -478,52 +475,31 @@ class ScimConnector(Connector):
         key = str(get_ci(resource, "userName") or "")
         if not key:
             raise ProvisioningError("create user: the mapped attributes have no userName")
-        try:
-            created = self.client.request("POST", self.users_endpoint, json=resource, expected=(200, 201))
-        except AmbiguousRequestError as exc:
-            existing = self._created_meanwhile(key, link, exc)
-            if existing is not None:
-                return existing
-            created = self.client.request("POST", self.users_endpoint, json=resource, expected=(200, 201))
-        if not isinstance(created, dict) or not get_ci(created, "id"):
-            # A service that answers 201 without a body: read back what it made.
-            found = self.find_user(key)
-            if found is None:
-                raise ProvisioningError(f"POST {self.users_endpoint}: created {key} but cannot find it")
-            return found
-        return self.to_user(created)
 
-    def _created_meanwhile(self, key: str, link: str | None, failure: ProvisioningError) -> TargetUser | None:
-        """After an ambiguous create: the account if the first attempt made it, None if it did not."""
-        try:
-            existing = self.find_user(key)
-        except ProvisioningError as exc:
-            raise ProvisioningError(
-                f"{failure.message}; and checking whether {key} was created failed: {exc.message}",
-                failure.status,
-                failure.details,
-            ) from None
-        if existing is None:
-            return None
-        if not self.link_attribute or existing.link == link:
-            return existing
-        raise ProvisioningError(
-            f"{failure.message}; an account {existing.key} exists now but is not ours "
-            f"(externalId {existing.link!r}), so it is not taken over",
-            failure.status,
-            failure.details,
-        )
+        def post() -> TargetUser:
+            created = self.client.request("POST", self.users_endpoint, json=resource, expected=(200, 201))
+            if not isinstance(created, dict) or not get_ci(created, "id"):
+                # A service that answers 201 without a body: read back what it made.
+                found = self.find_user(key)
+                if found is None:
+                    raise ProvisioningError(f"POST {self.users_endpoint}: created {key} but cannot find it")
+                return found
+            return self.to_user(created)
+
+        return create_once(post, lambda: self.find_user(key), f"the account {key}", self._ours(link))
+
+    def _ours(self, link: str | None) -> Any:
+        """Whether an account found by key after an ambiguous create is the one this run made."""
+        return None if not self.link_attribute else (lambda user: user.link == link)
 
     def create_users(self, items: list[tuple[dict[str, Any], str | None, bool]]) -> list[TargetUser | Exception]:
         batch = self.bulk_batch
         if batch < 2 or len(items) < 2:
             return super().create_users(items)
-        results: list[TargetUser | Exception] = []
-        for start in range(0, len(items), batch):
-            results.extend(self._bulk_create(items[start : start + batch]))
-        return results
+        return create_in_batches(items, batch, self._send_bulk, lambda item: self.create_user(*item), self._lookup_one)
 
-    def _bulk_create(self, items: list[tuple[dict[str, Any], str | None, bool]]) -> list[TargetUser | Exception]:
+    def _send_bulk(self, items: list[tuple[dict[str, Any], str | None, bool]]) -> list[TargetUser | Exception | None]:
+        """One /Bulk request: per item its account, its error, or None when the service left it out."""
         results: list[TargetUser | Exception | None] = [None] * len(items)
         operations = []
         for index, (attrs, link, enabled) in enumerate(items):
@@ -537,44 +513,31 @@ class ScimConnector(Connector):
         if limit and len(operations) > 1 and len(json.dumps(operations)) > limit * 0.9:
             # Over the announced payload size: halve until it fits (0.9 leaves room for the envelope).
             half = len(items) // 2
-            return self._bulk_create(items[:half]) + self._bulk_create(items[half:])
-
-        answered: dict[str, dict[str, Any]] = {}
-        if operations:
-            body = {"schemas": [BULK_REQUEST_SCHEMA], "Operations": operations}
-            try:
-                response = self.client.request("POST", "/Bulk", json=body, expected=(200,))
-            except AmbiguousRequestError:
-                # Some may exist now: each item checks before creating (create_user does that on its own
-                # ambiguity; here the whole batch was ambiguous, so look first).
-                return [
-                    result if result is not None else self._create_unless_present(items[index])
-                    for index, result in enumerate(results)
-                ]
-            except ProvisioningError:
-                # The batch as a whole was refused (payload, bulk switched off...): one by one instead.
-                return [
-                    result if result is not None else self._create_one(items[index])
-                    for index, result in enumerate(results)
-                ]
-            for answer in get_ci(response or {}, "Operations") or []:
-                bulk_id = get_ci(answer, "bulkId")
-                if bulk_id:
-                    answered[str(bulk_id)] = answer
-
+            return self._send_bulk(items[:half]) + self._send_bulk(items[half:])
+        if not operations:
+            return results
+        body = {"schemas": [BULK_REQUEST_SCHEMA], "Operations": operations}
+        response = self.client.request("POST", "/Bulk", json=body, expected=(200,))
+        answered = {
+            str(get_ci(answer, "bulkId")): answer
+            for answer in get_ci(response or {}, "Operations") or []
+            if get_ci(answer, "bulkId")
+        }
         for operation in operations:
-            index = int(operation["bulkId"][4:])
             answer = answered.get(operation["bulkId"])
-            if answer is None:
-                # Not processed (the service stopped early): nothing was done, create it alone.
-                results[index] = self._create_one(items[index])
-            else:
-                results[index] = self._bulk_result(operation, answer, items[index])
-        return results  # type: ignore[return-value]
+            if answer is not None:
+                results[int(operation["bulkId"][4:])] = self._bulk_result(operation, answer)
+        return results
 
-    def _bulk_result(
-        self, operation: dict[str, Any], answer: dict[str, Any], item: tuple[dict[str, Any], str | None, bool]
-    ) -> TargetUser | Exception:
+    def _lookup_one(self, item: tuple[dict[str, Any], str | None, bool]) -> TargetUser | None:
+        """After an ambiguous batch: the item's account if the batch made it (and it is ours)."""
+        attrs, link, _enabled = item
+        key = str(self.build_user(attrs, link, True).get("userName") or "")
+        existing = self.find_user(key) if key else None
+        ours = self._ours(link)
+        return existing if existing is not None and (ours is None or ours(existing)) else None
+
+    def _bulk_result(self, operation: dict[str, Any], answer: dict[str, Any]) -> TargetUser | Exception:
         data = operation["data"]
         key = get_ci(data, "userName")
         try:
@@ -601,23 +564,6 @@ class ScimConnector(Connector):
             status or None,
             self.client.masker.mask_value(get_ci(answer, "response")),
         )
-
-    def _create_one(self, item: tuple[dict[str, Any], str | None, bool]) -> TargetUser | Exception:
-        try:
-            return self.create_user(*item)
-        except ProvisioningError as exc:
-            return exc
-
-    def _create_unless_present(self, item: tuple[dict[str, Any], str | None, bool]) -> TargetUser | Exception:
-        attrs, link, _enabled = item
-        key = str(self.build_user(attrs, link, True).get("userName") or "")
-        try:
-            existing = self.find_user(key) if key else None
-            if existing is not None and (not self.link_attribute or existing.link == link):
-                return existing
-        except ProvisioningError as exc:
-            return exc
-        return self._create_one(item)
 
     def update_user(self, user: TargetUser, changes: dict[str, Any], link: str | None = None) -> None:
         changes = dict(changes)
@@ -669,26 +615,21 @@ class ScimConnector(Connector):
         resource: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": name}
         if link and self.group_external_id:
             resource["externalId"] = link
-        try:
+        marked = bool(link and self.group_external_id)
+
+        def post() -> TargetGroup:
             created = self.client.request("POST", self.groups_endpoint, json=resource, expected=(200, 201))
-        except AmbiguousRequestError as exc:
+            if not isinstance(created, dict) or not get_ci(created, "id"):
+                raise ProvisioningError(f"POST {self.groups_endpoint}: created group {name} but the answer has no id")
+            group = self.to_group(created)
+            group.members = _member_ids(created)
+            return group
+
+        def ours_by_marker() -> TargetGroup | None:
             # displayName is not unique in SCIM: only a group carrying our marker is ours.
-            ours = [g for g in self.find_groups(name) if link and self.group_external_id and g.link == link]
-            if ours:
-                return ours[0]
-            if not (link and self.group_external_id):
-                raise ProvisioningError(
-                    f"{exc.message}; without an externalId the group {name} cannot be told from others, "
-                    "so it is not created twice: the next run will link it",
-                    exc.status,
-                    exc.details,
-                ) from None
-            created = self.client.request("POST", self.groups_endpoint, json=resource, expected=(200, 201))
-        if not isinstance(created, dict) or not get_ci(created, "id"):
-            raise ProvisioningError(f"POST {self.groups_endpoint}: created group {name} but the answer has no id")
-        group = self.to_group(created)
-        group.members = _member_ids(created)
-        return group
+            return next((group for group in self.find_groups(name) if group.link == link), None)
+
+        return create_once(post, ours_by_marker, f"the group {name} (no externalId)", identifiable=marked)
 
     def update_group(self, group: TargetGroup, name: str | None = None, link: str | None = None) -> None:
         changes: dict[str, Any] = {}
@@ -707,12 +648,13 @@ class ScimConnector(Connector):
     def delete_group(self, group: TargetGroup) -> None:
         self._delete(self.groups_endpoint, group.id)
 
-    def change_members(self, group: TargetGroup, add: list[str], remove: list[str]) -> None:
+    def change_members(self, group: TargetGroup, add: list[str], remove: list[str]) -> MemberFailures:
+        # SCIM's PATCH is all or nothing: a refused request raises, so no member fails alone.
         add = list(dict.fromkeys(add))
         adding = set(add)
         remove = [member for member in dict.fromkeys(remove) if member not in adding]
         if not add and not remove:
-            return
+            return {}
         if not self.patch_enabled:
             self._replace_members(group, add, remove)
         else:
@@ -725,6 +667,7 @@ class ScimConnector(Connector):
                 self._send_patch(location, self._member_operations(changes[start : start + self.member_chunk]))
         if group.members is not None:
             group.members = (group.members | adding) - set(remove)
+        return {}
 
     def _member_operations(self, changes: list[tuple[str, str]]) -> list[dict[str, Any]]:
         added = [{"value": member} for kind, member in changes if kind == "add"]
@@ -769,7 +712,7 @@ class ScimConnector(Connector):
 
             def apply(resource: dict[str, Any]) -> None:
                 for path, value in changes.items():
-                    ScimPath.parse(path).write(resource, None if _is_empty(value) else copy.deepcopy(value))
+                    ScimPath.parse(path).write(resource, None if is_empty(value) else copy.deepcopy(value))
 
             # A group listed without members must be re-read, or PUT would empty it.
             self._put_with(endpoint, target, apply, fresh=isinstance(target, TargetGroup))
@@ -780,7 +723,7 @@ class ScimConnector(Connector):
         for path, value in changes.items():
             parsed = ScimPath.parse(path)
             current = parsed.read(resource)
-            if _is_empty(value):
+            if is_empty(value):
                 if current is not None:
                     operations.append({"op": "remove", "path": path})
                 continue
@@ -865,7 +808,7 @@ class ScimConnector(Connector):
         else:
             resource = sent if sent is not None else copy.deepcopy(target.resource)
             for path, value in (changes or {}).items():
-                ScimPath.parse(path).write(resource, None if _is_empty(value) else copy.deepcopy(value))
+                ScimPath.parse(path).write(resource, None if is_empty(value) else copy.deepcopy(value))
             etag = response.headers.get("ETag") if response is not None else None
             if etag:
                 resource.setdefault("meta", {})["version"] = etag

@@ -27,7 +27,8 @@ from ansible.module_utils.basic import env_fallback
 from support.fault_proxy import FaultProxy
 from support.seed import ACTIVE_PEOPLE, GROUPS, PEOPLE, PEOPLE_IDS
 
-from ansible_collections.idsync.provisioning.plugins.module_utils import _ldap, _runner, scim
+from ansible_collections.idsync.provisioning.plugins.action import sync as sync_action
+from ansible_collections.idsync.provisioning.plugins.module_utils import _ldap, _runner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "playbooks" / "scim_sync.yml"
@@ -349,11 +350,14 @@ def test_a_threshold_stops_the_sync_before_any_write(job):
 # -- validation -------------------------------------------------------------------------------
 
 
+SYNC_TASK = "Sync the directory into the target service"
+
+
 def test_argument_spec_refuses_a_bad_value_before_anything_runs(job):
     run = job.run(sync_policy={"remove_user_action": "erase"})
     assert run.rc != 0
     assert "value of remove_user_action must be one of: disable, delete, got: erase found in sync_policy" in run.stdout
-    assert "Sync the directory into the SCIM service" not in run.stdout
+    assert SYNC_TASK not in run.stdout
     assert job.user_names() == []
 
 
@@ -361,10 +365,6 @@ def test_argument_spec_refuses_a_bad_value_before_anything_runs(job):
     ("role_vars", "message"),
     [
         ({"sync_target": "box"}, "value of sync_target must be one of: scim, got: box"),
-        (
-            {"sync_connection": {"client_id": "x"}},
-            "sync_connection.client_id. Supported parameters include: ca_path,",
-        ),
         ({"sync_source": {"server_uri": ["ldap://127.0.0.1:1"]}}, "missing required arguments: user_base_dn"),
         ({"sync_max_workers": "many"}, "sync_max_workers"),
     ],
@@ -373,7 +373,7 @@ def test_argument_spec_messages(job, role_vars, message):
     run = job.run(**role_vars)
     assert run.rc != 0
     assert message in run.text, run.text
-    assert "Sync the directory into the SCIM service" not in run.stdout
+    assert SYNC_TASK not in run.stdout
     assert job.user_names() == []
 
 
@@ -387,10 +387,6 @@ def test_argument_spec_messages(job, role_vars, message):
         ),
         ({"sync_group_mapping": {"displayName": "name"}}, "sync_group_mapping: only the key name is mapped"),
         (
-            {"sync_connection": {"token": "t", "username": "u"}},
-            "sync_connection: use either a bearer token (token, or SCIM_TOKEN) or basic authentication",
-        ),
-        (
             {"sync_policy": {"remove_user_action": "delete", "operations": {"delete_users": False}}},
             "remove_user_action is delete but operations.delete_users is false",
         ),
@@ -400,7 +396,24 @@ def test_cross_field_rules(job, role_vars, message):
     run = job.run(**role_vars)
     assert run.rc != 0
     assert message in run.stdout, run.text
-    assert "Sync the directory into the SCIM service" not in run.stdout
+    assert SYNC_TASK not in run.stdout
+    assert job.user_names() == []
+
+
+@pytest.mark.parametrize(
+    ("connection", "message"),
+    [
+        ({"client_id": "x"}, "Unsupported parameters for (idsync.provisioning.scim_sync) module: client_id."),
+        ({"token": "tok-0123456789", "auth_username": "svc-sync"}, "token and auth_username are mutually exclusive"),
+        ({"source": {}}, "connection: source is not a connection option here"),
+    ],
+)
+def test_the_target_module_checks_the_connection_options_before_any_read(job, connection, message):
+    """No per-target copy in the role: the module's own argument spec refuses what it does not take."""
+    run = job.run(sync_connection=dict({"url": job.scim.url}, **connection))
+    assert run.rc != 0
+    assert message in run.text, run.text
+    assert not (run.result or {}).get("report")
     assert job.user_names() == []
 
 
@@ -450,7 +463,6 @@ def test_example_inventory_and_group_vars(job):
 # -- the role's argument spec follows the module's ---------------------------------------------------
 
 ROLE_SPEC = REPO_ROOT / "roles" / "sync" / "meta" / "argument_specs.yml"
-ROLE_VARS = REPO_ROOT / "roles" / "sync" / "vars" / "main.yml"
 ROLE_DEFAULTS = REPO_ROOT / "roles" / "sync" / "defaults" / "main.yml"
 COMPARED = ("type", "elements", "default", "choices", "required", "no_log")
 
@@ -478,10 +490,11 @@ def assert_same_options(role_options: dict, module_spec: dict, where: str, raw_o
             assert_same_options(role_options[name]["options"], module_entry["options"], f"{where}.{name}")
 
 
-def test_role_options_match_the_scim_sync_module():
+def test_role_options_match_the_sync_modules():
     options = yaml.safe_load(ROLE_SPEC.read_text())["argument_specs"]["main"]["options"]
     assert_same_options(options["sync_source"]["options"], _ldap.source_argument_spec(env_fallback), "sync_source")
-    assert_same_options(options["sync_connection"]["options"], scim.connection_argument_spec(), "sync_connection")
+    # The connection options are the target module's own: the role passes them through unchecked.
+    assert options["sync_connection"]["type"] == "dict" and "options" not in options["sync_connection"]
     policy = _runner.policy_argument_spec()
     assert_same_options(
         options["sync_policy"]["options"],
@@ -489,9 +502,9 @@ def test_role_options_match_the_scim_sync_module():
         "sync_policy",
         raw_ok=("max_deletes", "max_disables", "max_group_deletes"),
     )
-    targets = yaml.safe_load(ROLE_VARS.read_text())["sync_targets"]
-    assert sorted(targets) == options["sync_target"]["choices"] == ["scim"]
-    assert sorted(targets["scim"]["connection_options"]) == sorted(scim.connection_argument_spec())
+    # Every target the collection ships is a choice: a <target>_sync module is a target.
+    shipped = sorted(path.name[: -len("_sync.py")] for path in (REPO_ROOT / "plugins" / "modules").glob("*_sync.py"))
+    assert sorted(options["sync_target"]["choices"]) == shipped == sorted(sync_action.TARGETS)
     # every role variable is documented, and documented defaults are the real ones
     defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
     assert sorted(defaults) == sorted(name for name in options if name != "sync_source")
