@@ -24,6 +24,7 @@ A new target (Box, Dropbox, PingID fakes) subclasses ``Harness`` and appends its
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
@@ -502,5 +503,169 @@ class ScimHarness(Harness):
         return sizes
 
 
+# -- Box: the Box connector against the stateful fake Box -------------------------------------------
+# Box logins are e-mail addresses (the fake and the connector both refuse others); the suite's keys
+# are plain names. The harness writes a key as ``<key>@contract.example`` on the way in and reads
+# it back without the domain; the connector under test sees and sends e-mail logins only.
+CONTRACT_DOMAIN = "@contract.example"
+
+
+def box_login(key: str) -> str:
+    return key if "@" in key else f"{key}{CONTRACT_DOMAIN}"
+
+
+def contract_key(login: str) -> str:
+    return login[: -len(CONTRACT_DOMAIN)] if login.lower().endswith(CONTRACT_DOMAIN) else login
+
+
+class PlainKeys:
+    """The Box connector with the suite's plain keys translated to and from e-mail logins; every
+    other attribute (capabilities, groups, ``client``) is the connector's own."""
+
+    def __init__(self, inner: Connector):
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @staticmethod
+    def _out(user: Any) -> Any:
+        return None if user is None else dataclasses.replace(user, key=contract_key(user.key))
+
+    @staticmethod
+    def _in(user: Any) -> Any:
+        return dataclasses.replace(user, key=box_login(user.key))
+
+    def list_users(self):
+        return (self._out(user) for user in self.inner.list_users())
+
+    def find_user(self, key):
+        return self._out(self.inner.find_user(box_login(key)))
+
+    def get_user(self, user_id):
+        return self._out(self.inner.get_user(user_id))
+
+    def create_user(self, attrs, link, enabled):
+        attrs = dict(attrs, login=box_login(attrs["login"])) if "login" in attrs else attrs
+        return self._out(self.inner.create_user(attrs, link, enabled))
+
+    def update_user(self, user, changes, link=None):
+        return self.inner.update_user(self._in(user), changes, link)
+
+    def set_user_enabled(self, user, enabled):
+        return self.inner.set_user_enabled(self._in(user), enabled)
+
+    def delete_user(self, user):
+        return self.inner.delete_user(self._in(user))
+
+
+class BoxHarness(Harness):
+    """``plugins/module_utils/box.py`` (through ``connector_from_params``, Client Credentials Grant)
+    against ``tests/support/box_fake.py``, one fake per session. Every request the fake receives
+    is validated against Box's OpenAPI description; ``stop`` fails on any issue recorded."""
+
+    name = "box"
+    key_path = "login"
+    mapped = {"name": ("Jo Smith", "Joanna Smith"), "job_title": ("Engineer", "Lead Engineer")}
+    unmapped = {"phone": "555-0100", "address": "1 Main Street"}
+
+    def start(self) -> None:
+        import pytest
+
+        try:
+            from ansible_collections.idsync.provisioning.plugins.module_utils import box
+        except ImportError as exc:
+            pytest.skip(f"the Box connector (plugins/module_utils/box.py) is not importable yet: {exc}")
+        from support.box_fake import BoxFake
+
+        self.box = box
+        self.fake = BoxFake().start()
+        self.issues: list[str] = []
+
+    def stop(self) -> None:
+        self._collect_issues()
+        self.fake.stop()
+        if self.issues:
+            raise AssertionError("requests outside Box's OpenAPI description:\n" + "\n".join(self.issues))
+
+    def _collect_issues(self) -> None:
+        self.issues.extend(str(issue) for issue in self.fake.validation_errors)
+
+    def reset(self) -> None:
+        self._collect_issues()
+        self.fake.reset()
+
+    def connector(self) -> Connector:
+        app = self.fake.app
+        params = {
+            "url": self.fake.api_url,
+            "token_url": self.fake.token_url,
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+            "enterprise_id": app.enterprise_id,
+            "validate_certs": True,
+            "timeout": 10,
+            "page_size": PAGE_SIZE,
+            "member_chunk": MEMBER_CHUNK,
+        }
+        return PlainKeys(self.box.connector_from_params(params))
+
+    def user_attrs(self, key: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"login": box_login(key), "name": key, **(values or {})}  # Box requires a name
+
+    def seed_user(self, key, attrs=None, enabled=True, link=None) -> str:
+        # Box users have no field for the marker (capabilities.user_link is "state"): link is not stored.
+        fields = dict(attrs or {})
+        name = fields.pop("name", None) or key
+        user = self.fake.seed_user(box_login(key), name, status="active" if enabled else "inactive", **fields)
+        return user["id"]
+
+    def seed_group(self, name, member_ids=()) -> str:
+        return self.fake.seed_group(name, members=member_ids)["id"]
+
+    def server_users(self) -> list[ServerUser]:
+        paths = [*self.mapped, *self.unmapped]
+        return [
+            ServerUser(
+                u["id"],
+                contract_key(u["login"]),
+                u["status"] != "inactive",
+                None,
+                {path: u.get(path) for path in paths},
+            )
+            for u in self.fake.managed_users()
+        ]
+
+    def server_groups(self) -> list[ServerGroup]:
+        return [ServerGroup(g["id"], g["name"], self.fake.members_of(g["id"])) for g in self.fake.managed_groups()]
+
+    def lose_next_create_answer(self) -> FaultHandle:
+        fault = self.fake.faults.drop_after_write("POST", "/2.0/users")
+        return FaultHandle(lambda: fault.hits)
+
+    def rate_limit_next_create(self, retry_after: int) -> FaultHandle:
+        fault = self.fake.faults.status(
+            "POST",
+            "/2.0/users",
+            429,
+            code="rate_limit_exceeded",
+            message="Request rate limit exceeded, please try again later",
+            headers={"Retry-After": str(retry_after)},
+        )
+        return FaultHandle(lambda: fault.hits)
+
+    def list_user_pages(self) -> int:
+        return sum(1 for r in self.fake.requests_matching("GET", "/2.0/users") if "filter_term" not in r.query)
+
+    def create_requests(self) -> int:
+        return len(self.fake.requests_matching("POST", "/2.0/users"))
+
+    def member_change_sizes(self) -> list[int]:
+        # Box adds and removes one member per request.
+        added = self.fake.requests_matching("POST", "/2.0/group_memberships")
+        removed = self.fake.requests_matching("DELETE", "/2.0/group_memberships/{membership_id}")
+        return [1] * (len(added) + len(removed))
+
+
 # The targets of the suite; a new one appends its harness class here.
-HARNESSES: list[type[Harness]] = [MemoryHarness, ScimHarness]
+HARNESSES: list[type[Harness]] = [MemoryHarness, ScimHarness, BoxHarness]
