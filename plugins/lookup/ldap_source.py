@@ -39,9 +39,8 @@ notes:
   - Group members are the ids of users in the user scope; members outside it are left out.
   - On Active Directory, large groups are read with ranged retrieval (C(member;range=...)).
 seealso:
-  - name: Getting started
-    description: From a directory to a scheduled sync.
-    link: https://example.invalid/idsync/provisioning/docs/getting-started.md
+  - module: idsync.provisioning.scim_sync
+    description: Reconciles the users and groups this lookup reads into a SCIM 2.0 service in one task.
 """
 
 EXAMPLES = r"""

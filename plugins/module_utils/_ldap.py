@@ -778,7 +778,11 @@ def _classify(exc: BaseException, host: str, port: int, timeout: float) -> tuple
                 return LDAP_TLS_UNTRUSTED, LDAP_TLS_UNTRUSTED.format(host=host, port=port, reason=reason)
             return LDAP_TLS_FAILED, LDAP_TLS_FAILED.format(host=host, port=port, reason=reason)
         detail = re.search(r"\[SSL(?:: [A-Z0-9_]+)?\]\s*([^(]*)", text)
-        reason = (detail.group(1).strip() if detail else "") or text.split(":")[-1].strip() or type(exc).__name__
+        reason = (
+            (detail.group(1).strip() if detail else "")
+            or text.rsplit(":", maxsplit=1)[-1].strip()
+            or type(exc).__name__
+        )
         return LDAP_TLS_FAILED, LDAP_TLS_FAILED.format(host=host, port=port, reason=reason)
     if isinstance(exc, ConnectionRefusedError) or "connection refused" in lowered:
         return LDAP_REFUSED, LDAP_REFUSED.format(host=host, port=port)

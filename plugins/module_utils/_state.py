@@ -398,8 +398,8 @@ def load_state(path: str, target: str) -> OwnershipState:
     if not isinstance(data, dict):
         raise ProvisioningError(f"state file {path}: expected a JSON object")
     version = data.get("version")
-    if type(version) is not int or version not in READABLE_VERSIONS:
-        if type(version) is int and version > STATE_VERSION:
+    if not _is_count(version) or version not in READABLE_VERSIONS:
+        if _is_count(version) and version > STATE_VERSION:
             raise ProvisioningError(
                 f"state file {path}: version {version} was written by a newer idsync.provisioning; this one"
                 f" reads versions {', '.join(map(str, READABLE_VERSIONS))}. Upgrade the collection"
@@ -419,6 +419,11 @@ def load_state(path: str, target: str) -> OwnershipState:
     return _read_v2(path, data, target)
 
 
+def _is_count(value: Any) -> bool:
+    """An int as JSON gives one; not a bool, which Python counts as an int (``true`` is no version 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _read_v1(path: str, data: dict[str, Any], target: str) -> OwnershipState:
     sections = {}
     for section in KINDS:
@@ -433,10 +438,10 @@ def _read_v1(path: str, data: dict[str, Any], target: str) -> OwnershipState:
 
 def _read_v2(path: str, data: dict[str, Any], target: str) -> OwnershipState:
     runs = data.get("runs", 0)
-    if type(runs) is not int or runs < 0:
+    if not _is_count(runs) or runs < 0:
         raise ProvisioningError(f"state file {path}: 'runs' must be a count, not {runs!r}")
     last_run = data.get("last_full_verification_run")
-    if last_run is not None and (type(last_run) is not int or last_run < 0):
+    if last_run is not None and (not _is_count(last_run) or last_run < 0):
         raise ProvisioningError(f"state file {path}: 'last_full_verification_run' must be a count or null")
     last_full = _time_or_none(path, "last_full_verification", data.get("last_full_verification"))
     sections = {}

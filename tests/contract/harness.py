@@ -117,7 +117,8 @@ class Harness(ABC):
         """Create a group on the service directly; its id."""
 
     @abstractmethod
-    def server_users(self) -> list[ServerUser]: ...
+    def server_users(self) -> list[ServerUser]:
+        """Every account on the service, read directly."""
 
     def server_user(self, user_id: str) -> ServerUser | None:
         return next((user for user in self.server_users() if user.id == user_id), None)
@@ -126,7 +127,8 @@ class Harness(ABC):
         return [user for user in self.server_users() if user.key.lower() == key.lower()]
 
     @abstractmethod
-    def server_groups(self) -> list[ServerGroup]: ...
+    def server_groups(self) -> list[ServerGroup]:
+        """Every group on the service, read directly."""
 
     def server_group(self, group_id: str) -> ServerGroup | None:
         return next((group for group in self.server_groups() if group.id == group_id), None)

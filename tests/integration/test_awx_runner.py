@@ -16,7 +16,6 @@ template and survey drive the role, against a real slapd and a real scim2-server
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -46,8 +45,10 @@ from ansible_collections.idsync.provisioning.plugins.module_utils import _ldap, 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS_ROOT = REPO_ROOT / ".build" / "collections"
 AWX_DIR = REPO_ROOT / "docs" / "awx"
-EE_FILE = REPO_ROOT / "meta" / "execution-environment.yml"
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+EE_IMAGE = REPO_ROOT / "execution-environment.yml"  # the image definition
+EE_DECLARATION = REPO_ROOT / "meta" / "execution-environment.yml"  # the collection's, minimums
+BIN_DIR = Path(sys.executable).parent
+ANSIBLE_PLAYBOOK = BIN_DIR / "ansible-playbook"
 
 # The seeded people that a sync provisions (locked1 is disabled): tests/data/ldap/README.md.
 # The directory layout is the site's: the test replaces the example's sync_source with the seed's.
@@ -572,31 +573,30 @@ def test_job_templates_example():
 
 
 # -- static checks: execution environment -------------------------------------------------------
+# The image AWX runs the jobs in: execution-environment.yml at the repository root (docs/awx/README.md).
+# The collection's own declaration (meta/execution-environment.yml), its minimums, the tarball's
+# contents and ansible-builder's introspection are tested in test_collection_packaging.py.
 
 
-def test_execution_environment_definition():
-    definition = yaml.safe_load(EE_FILE.read_text(encoding="utf-8"))
+def test_execution_environment_image_definition():
     schema = json.loads((Path(ansiblelint.__file__).parent / "schemas" / "execution-environment.json").read_text())
-    assert [error.message for error in jsonschema.Draft7Validator(schema).iter_errors(definition)] == []
+    for path in (EE_IMAGE, EE_DECLARATION):
+        definition = yaml.safe_load(path.read_text(encoding="utf-8"))
+        errors = [error.message for error in jsonschema.Draft7Validator(schema).iter_errors(definition)]
+        assert errors == [], f"{path.relative_to(REPO_ROOT)}: {errors}"
+    definition = yaml.safe_load(EE_IMAGE.read_text(encoding="utf-8"))
     assert definition["version"] == 3
     assert re.fullmatch(r"[\w./-]+:[\w.-]+", definition["images"]["base_image"]["name"])  # builder wants a tag
     dependencies = definition["dependencies"]
+    # the image runs the jobs with the core the tests pin, not only the collection's minimum
     core = ".".join(ansible_core_version.split(".")[:2])
     assert dependencies["ansible_core"]["package_pip"] == f"ansible-core=={core}.*"
     assert dependencies["ansible_runner"]["package_pip"].startswith("ansible-runner")
-
-    # paths relative to the collection root: the way ansible-builder reads a collection's definition
-    python, system = REPO_ROOT / dependencies["python"], REPO_ROOT / dependencies["system"]
-    assert python == REPO_ROOT / "meta" / "ee-requirements.txt" and system == REPO_ROOT / "bindep.txt"
-    assert requirement_lines(python) == requirement_lines(REPO_ROOT / "requirements" / "runtime.txt")
-    packages = {}
-    for line in requirement_lines(system):
-        match = re.fullmatch(r"([\w.+-]+)(?: \[([\w:! -]+)\])?", line)
-        assert match, f"not a bindep line: {line!r}"
-        packages[match.group(1)] = (match.group(2) or "").split()
-    assert "troubleshoot" not in packages["ca-certificates"]
-    assert {"ldap-utils", "openldap-clients"} <= set(packages)
-    assert all("troubleshoot" in packages[name] for name in ("ldap-utils", "openldap-clients"))
+    interpreter = dependencies["python_interpreter"]
+    version = re.fullmatch(r"/usr/bin/python(3\.\d+)", interpreter["python_path"]).group(1)
+    assert f"python{version}" in interpreter["package_system"].split()
+    # the collection's Python and system requirements come from the installed collection, never repeated here
+    assert "python" not in dependencies and "system" not in dependencies
 
     galaxy = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text(encoding="utf-8"))
     tarball = f"{galaxy['namespace']}-{galaxy['name']}-{galaxy['version']}.tar.gz"
@@ -605,94 +605,33 @@ def test_execution_environment_definition():
     assert collection == {"name": f"{extra_file['dest']}/{tarball}", "type": "file"}
     assert extra_file["src"] == f".build/dist/{tarball}"  # where `make build` writes it
 
-
-@pytest.fixture(scope="session")
-def ansible_builder():
-    """ansible-builder (and bindep) in a virtualenv of their own under .build, installed once from PyPI.
-
-    Not a requirement of the project: when the package index cannot be reached, the test is skipped
-    (the structural checks of test_execution_environment_definition still run).
-    """
-    venv = REPO_ROOT / ".build" / "ansible-builder-3.2.0"
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{venv}.lock", "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs install it once
-        if not (venv / ".installed").exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
-            install = subprocess.run(
-                [str(venv / "bin" / "pip"), "install", "--quiet", "ansible-builder==3.2.0"],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            if install.returncode != 0:
-                shutil.rmtree(venv, ignore_errors=True)
-                pytest.skip(f"ansible-builder could not be installed from the package index: {install.stderr[-500:]}")
-            (venv / ".installed").touch()
-    return venv
+    packages = {}
+    for line in requirement_lines(REPO_ROOT / "bindep.txt"):
+        match = re.fullmatch(r"([\w.+-]+)(?: \[([\w:! -]+)\])?", line)
+        assert match, f"not a bindep line: {line!r}"
+        packages[match.group(1)] = (match.group(2) or "").split()
+    assert "troubleshoot" not in packages["ca-certificates"]
+    assert {"ldap-utils", "openldap-clients"} <= set(packages)
+    assert all("troubleshoot" in packages[name] for name in ("ldap-utils", "openldap-clients"))
 
 
 @pytest.mark.slow
-def test_ansible_builder_renders_the_image_and_reads_the_collection(ansible_builder, tmp_path):
-    galaxy = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text(encoding="utf-8"))
-    tarball = f"{galaxy['namespace']}-{galaxy['name']}-{galaxy['version']}.tar.gz"
-    dist = tmp_path / "ee" / ".build" / "dist"
-    subprocess.run(
-        [
-            str(ANSIBLE_PLAYBOOK.parent / "ansible-galaxy"),
-            "collection",
-            "build",
-            "--output-path",
-            str(dist),
-            str(REPO_ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    # the installed collection, as the image's build finds it: ansible-builder reads its
-    # meta/execution-environment.yml for the collection's own Python and system requirements
-    installed = tmp_path / "installed"
-    subprocess.run(
-        [
-            str(ANSIBLE_PLAYBOOK.parent / "ansible-galaxy"),
-            "collection",
-            "install",
-            "--force",  # the checkout is already in ANSIBLE_COLLECTIONS_PATH: install it all the same
-            "-p",
-            str(installed),
-            str(dist / tarball),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    introspect = next(
-        (ansible_builder / "lib").glob("python*/site-packages/ansible_builder/_target_scripts/introspect.py")
-    )
-    found = subprocess.run(
-        [str(ansible_builder / "bin" / "python"), str(introspect), "introspect", str(installed)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    found = yaml.safe_load(found.stdout)
-    pins = requirement_lines(REPO_ROOT / "requirements" / "runtime.txt")
-    assert [line.split("#")[0].strip() for line in found["python"]] == pins
-    assert [line.split("#")[0].strip() for line in found["system"]] == requirement_lines(REPO_ROOT / "bindep.txt")
-
-    # our image: built with the definition at the collection root (docs/awx/README.md)
+def test_ansible_builder_renders_the_image_awx_runs(tmp_path):
+    """ansible-builder (requirements/dev.txt) writes the build context of the image from the root definition."""
+    definition = yaml.safe_load(EE_IMAGE.read_text(encoding="utf-8"))
+    (extra_file,) = definition["additional_build_files"]
     root = tmp_path / "ee"
-    shutil.copy(EE_FILE, root / "execution-environment.yml")
-    (root / "meta").mkdir()
-    shutil.copy(REPO_ROOT / "meta" / "ee-requirements.txt", root / "meta")
-    shutil.copy(REPO_ROOT / "bindep.txt", root)
+    dist = root / Path(extra_file["src"]).parent
+    subprocess.run(
+        [str(BIN_DIR / "ansible-galaxy"), "collection", "build", "--output-path", str(dist), str(REPO_ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    shutil.copy(EE_IMAGE, root / "execution-environment.yml")
     created = subprocess.run(
         [
-            str(ansible_builder / "bin" / "ansible-builder"),
+            str(BIN_DIR / "ansible-builder"),
             "create",
             "--file",
             str(root / "execution-environment.yml"),
@@ -708,31 +647,23 @@ def test_ansible_builder_renders_the_image_and_reads_the_collection(ansible_buil
         cwd=root,
     )
     assert created.returncode == 0, created.stdout + created.stderr
-    context = root / "context"
-    containerfile = (context / "Containerfile").read_text()
-    assert 'ARG EE_BASE_IMAGE="quay.io/centos/centos:stream9"' in containerfile
-    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core==2.19.* ansible-runner==2.4.*"' in containerfile
-    assert "ansible-galaxy collection install" in containerfile and "introspect.py introspect" in containerfile
-    assert requirement_lines(context / "_build" / "requirements.txt") == pins
-    assert (context / "_build" / "bindep.txt").read_text() == (REPO_ROOT / "bindep.txt").read_text()
-    galaxy_requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
-    packed = context / "_build" / galaxy_requirements["collections"][0]["name"]
-    assert packed.read_bytes() == (dist / tarball).read_bytes()
+    containerfile = (root / "context" / "Containerfile").read_text()
+    dependencies = definition["dependencies"]
+    assert f'ARG EE_BASE_IMAGE="{definition["images"]["base_image"]["name"]}"' in containerfile
+    refs = f"{dependencies['ansible_core']['package_pip']} {dependencies['ansible_runner']['package_pip']}"
+    assert f'ARG ANSIBLE_INSTALL_REFS="{refs}"' in containerfile
+    assert "ansible-galaxy collection install" in containerfile and "introspect" in containerfile
+    galaxy_requirements = yaml.safe_load((root / "context" / "_build" / "requirements.yml").read_text())
+    packed = root / "context" / "_build" / galaxy_requirements["collections"][0]["name"]
     with tarfile.open(packed) as archive:
         manifest = json.load(archive.extractfile("MANIFEST.json"))
+        assert "meta/execution-environment.yml" in archive.getnames()  # what introspect reads in the image
     assert manifest["collection_info"]["name"] == "provisioning"
 
     # bindep: only ca-certificates by default; the LDAP tools only with the troubleshoot profile
-    bindep = str(ansible_builder / "bin" / "bindep")
-    default = subprocess.run(
-        [bindep, "-f", str(REPO_ROOT / "bindep.txt"), "-l", "newline"], capture_output=True, text=True, check=False
-    )
-    tools = subprocess.run(
-        [bindep, "-f", str(REPO_ROOT / "bindep.txt"), "-l", "newline", "troubleshoot"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    bindep = [str(BIN_DIR / "bindep"), "-f", str(REPO_ROOT / "bindep.txt"), "-l", "newline"]
+    default = subprocess.run(bindep, capture_output=True, text=True, check=False)
+    tools = subprocess.run([*bindep, "troubleshoot"], capture_output=True, text=True, check=False)
     assert default.stdout.split() == ["ca-certificates"], default.stdout + default.stderr
     assert set(tools.stdout.split()) - {"ca-certificates"} in ({"ldap-utils"}, {"openldap-clients"}), tools.stdout
 

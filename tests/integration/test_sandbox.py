@@ -98,7 +98,7 @@ def listening_addresses(port: int) -> set[str]:
 def read_env_file(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text(encoding="utf-8").splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
+        name, _sep, value = line.removeprefix("export ").partition("=")
         if name != "PATH":
             values[name] = shlex.split(value)[0]
     return values

@@ -717,7 +717,7 @@ class FakeService:
     def authenticate(self, call: Call) -> Any:
         """Who is calling; raise ``Unauthorized``. Default: a bearer token from ``issue_token``."""
         header = call.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
+        scheme, _sep, value = header.partition(" ")
         if not header:
             raise Unauthorized("missing", "no access token")
         if scheme.lower() != "bearer" or not value.strip():

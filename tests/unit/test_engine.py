@@ -413,7 +413,7 @@ def test_U3_no_op_run_of_a_target_that_cannot_list_reads_nothing(tmp_path):
     path = str(tmp_path / "pingid.json")
     users = [person("s1", "alice", title="Eng"), person("s2", "bob", title="Ops")]
     sync(target, users, state=load_state(path, "memory"))
-    assert {key for key in (u.key for u in target.users.values())} == {"alice", "bob"}
+    assert {u.key for u in target.users.values()} == {"alice", "bob"}
 
     target.calls.clear()
     the_plan, report = sync(target, users, state=load_state(path, "memory"))

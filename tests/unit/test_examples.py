@@ -147,7 +147,7 @@ def check_example(text: str) -> tuple[list[str], int]:
     return dn_problems(yaml.load(text, Loader=ExampleLoader))
 
 
-@pytest.mark.parametrize(("where", "text"), EXAMPLES, ids=[where for where, _ in EXAMPLES])
+@pytest.mark.parametrize(("where", "text"), EXAMPLES, ids=[where for where, _text in EXAMPLES])
 def test_dn_options_hold_whole_dns(where, text):
     problems, _checked = check_example(text)
     assert problems == [], f"{where}: DN-valued options that do not hold whole DNs (quote DNs in [...]):\n" + "\n".join(
@@ -159,7 +159,7 @@ def test_the_examples_are_found_and_checked():
     """Guard against a check that passes because it reads nothing."""
     assert sorted(DN_OPTIONS) == ["bind_dn", "group_base_dn", "user_base_dn"]
     assert SOURCE_OPTIONS["user_groups"]["type"] == "list"
-    where = {w.split(" ")[0] for w, _ in EXAMPLES}
+    where = {w.split(" ")[0] for w, _text in EXAMPLES}
     assert {
         "README.md",
         "roles/sync/README.md",

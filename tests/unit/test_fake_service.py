@@ -246,7 +246,7 @@ def test_tokens_are_checked_and_expire_mid_run(fake, clock):
     assert "invalid_token" in expired.headers["WWW-Authenticate"]
 
     counted = bearer(fake, max_uses=2)
-    assert [requests.get(url, headers=counted).status_code for _ in range(3)] == [200, 200, 401]
+    assert [requests.get(url, headers=counted).status_code for _attempt in range(3)] == [200, 200, 401]
     revoked = bearer(fake)
     fake.expire_token(revoked["Authorization"].split()[1])
     assert requests.get(url, headers=revoked).json()["code"] == "expired_token"
@@ -290,7 +290,7 @@ def test_429_with_retry_after_is_honoured_by_http_client(fake, clock):
     fake.rate_limit(2, per=10.0)  # a token every 5 s of the fake's clock
     http = client(fake, sleep=clock.advance)
 
-    for _ in range(3):
+    for _attempt in range(3):
         http.request("GET", "/things")
 
     assert [e.status for e in fake.requests] == [200, 200, 429, 200]
@@ -316,7 +316,7 @@ def test_status_faults_hit_the_next_matching_requests_only(fake):
     fault = fake.faults.status("GET", "/2.0/things/{thing_id}", 503, times=2, headers={"Retry-After": "1"})
     thing = requests.post(f"{fake.url}/2.0/things", json={"name": "a"}, headers=auth).json()
 
-    answers = [requests.get(f"{fake.url}/2.0/things/{thing['id']}", headers=auth) for _ in range(3)]
+    answers = [requests.get(f"{fake.url}/2.0/things/{thing['id']}", headers=auth) for _attempt in range(3)]
 
     assert [a.status_code for a in answers] == [503, 503, 200]
     assert answers[0].json()["code"] == "unavailable" and answers[0].headers["Retry-After"] == "1"
@@ -360,12 +360,12 @@ def test_random_faults_are_reproducible_from_the_seed():
             chance = fake.faults.random(seed, status=0.3, reset=0.2, method="GET", status_code=500)
             auth = bearer(fake)
             outcomes = []
-            for _ in range(20):
+            for _attempt in range(20):
                 try:
                     outcomes.append(requests.get(f"{fake.url}/2.0/things", headers=auth, timeout=2).status_code)
                 except requests.ConnectionError:
                     outcomes.append("reset")
-            return outcomes, [kind for _, _, _, kind in chance.injected]
+            return outcomes, [kind for _seq, _method, _path, kind in chance.injected]
 
     first, second = run(7), run(7)
     assert first == second

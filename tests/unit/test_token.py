@@ -125,8 +125,8 @@ def test_jwt_bearer_makes_a_fresh_assertion_each_time(server):
 
 def test_threads_share_one_token_request(server):
     api, source = api_with(server, client_credentials("app", "cs-123456789"))
-    server.script(token_reply("shared"), *[Reply(200, {}) for _ in range(16)])
-    threads = [threading.Thread(target=api.request, args=("GET", "/users")) for _ in range(16)]
+    server.script(token_reply("shared"), *[Reply(200, {}) for _reply in range(16)])
+    threads = [threading.Thread(target=api.request, args=("GET", "/users")) for _thread in range(16)]
     for thread in threads:
         thread.start()
     for thread in threads:

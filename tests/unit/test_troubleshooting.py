@@ -182,7 +182,7 @@ class TlsListener:
     def _serve(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, _address = self.sock.accept()
             except OSError:
                 return
             try:
@@ -332,7 +332,7 @@ def test_http_refused_credentials_and_operations(status, credentials):
 def test_the_quoted_unknown_option_message_is_the_lookups():
     row = re.search(r"`(ldap_source: unknown option [^`]*?)\.\.\.`", DOC.read_text(encoding="utf-8"))
     assert row, "docs/troubleshooting.md does not quote the lookup's unknown option message"
-    known = [name for name in _ldap.source_argument_spec()]
+    known = list(_ldap.source_argument_spec())
     assert unknown_options_message(["user_group"], known).startswith(row.group(1))
 
 
