@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Connection options of the SCIM modules, in pieces: each module names only those that act on it.
 
-``idsync.provisioning.scim`` (every module): the service, its credentials, TLS, timeout, paging.
+``idsync.provisioning.scim`` (every module): the service, its credentials, paging; TLS, timeout and
+proxy are in ``idsync.provisioning.connection``, shared with the other targets.
 ``idsync.provisioning.scim.writes``: how users and groups are written (``scim_user``, ``scim_group``,
 ``scim_sync``). ``idsync.provisioning.scim.members``: membership changes (``scim_group``,
 ``scim_sync``). ``idsync.provisioning.scim.sync_only``: what only the sync acts on (not ``.sync``: that name
@@ -22,6 +23,7 @@ options:
     description:
       - Base URL of the SCIM 2.0 service, the part before C(/Users) (for example V(https://scim.example.com/v2)).
       - Required; may come from the environment variable E(SCIM_URL).
+      - The CA file O(ca_path) may come from E(SCIM_CA_PATH).
     type: str
   token:
     description:
@@ -40,20 +42,6 @@ options:
       - Password for O(auth_username). Never shown in output, diffs or errors.
       - May come from the environment variable E(SCIM_PASSWORD).
     type: str
-  validate_certs:
-    description:
-      - Verify the service's TLS certificate. Only set to V(false) for a test service.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - A PEM file of CA certificates to verify the service with, instead of the system trust store.
-      - May come from the environment variable E(SCIM_CA_PATH).
-    type: path
-  timeout:
-    description: Seconds to wait for each answer of the service.
-    type: int
-    default: 60
   page_size:
     description:
       - Resources asked for per page when listing (C(count)). Lowered to the service's C(maxResults).

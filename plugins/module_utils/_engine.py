@@ -999,9 +999,7 @@ class _Applier:
         _attempt(step, create)
 
     def settle_enabled(self, user: TargetUser, enabled: bool) -> None:
-        """Some services ignore the state given at creation (an account created active): set it."""
-        if user.enabled != enabled and self.caps.can_disable:
-            self.connector.set_user_enabled(user, enabled)
+        settle_enabled(self.connector, user, enabled)
 
     def run_create_batch(self, batch: list[Step]) -> None:
         try:
@@ -1142,6 +1140,12 @@ class _Applier:
 
 
 # -- small helpers -----------------------------------------------------------------------------
+
+
+def settle_enabled(connector: Connector, user: TargetUser, enabled: bool) -> None:
+    """Some services ignore the state given at creation (an account created active): set it."""
+    if user.enabled != enabled and connector.capabilities.can_disable:
+        connector.set_user_enabled(user, enabled)
 
 
 def change_members_in_chunks(

@@ -43,8 +43,6 @@ class Target:
     connection_spec: Callable[[], dict[str, Any]]  # its connection options (argument spec)
     user_key: str  # the target attribute that is the user's key (userName, login, email)
     default_user_mapping: Mapping[str, str] = field(default_factory=dict)
-    # Option groups of connection_spec that only some modules use (e.g. SCIM's bulk switch, for sync).
-    sync_only_options: tuple[str, ...] = ()
 
 
 # -- connection options ----------------------------------------------------------------------

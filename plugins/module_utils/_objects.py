@@ -20,7 +20,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Connector
-from ansible_collections.idsync.provisioning.plugins.module_utils._engine import change_members_in_chunks, values_equal
+from ansible_collections.idsync.provisioning.plugins.module_utils._engine import (
+    change_members_in_chunks,
+    settle_enabled,
+    values_equal,
+)
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
     ProvisioningError,
     TargetGroup,
@@ -285,8 +289,7 @@ def _user_create(module, connector, key, user_key, attrs, link, link_option, ena
     user = None
     if not module.check_mode:
         user = connector.create_user(values, link, enabled)
-        if user.enabled != enabled:  # a service that ignores the state given at creation
-            connector.set_user_enabled(user, enabled)
+        settle_enabled(connector, user, enabled)
     after = dict(changes, key=key)
     after.pop(user_key, None)
     return _user_result(module, user, dict(changes, created=True), _diff("user", key, {}, after), password_path)

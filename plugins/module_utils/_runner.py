@@ -28,6 +28,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils import (
     _state,
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Connector
+from ansible_collections.idsync.provisioning.plugins.module_utils._kit import Target
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError
 
 ConnectorFactory = Callable[[Mapping[str, Any]], Connector]
@@ -136,14 +137,16 @@ def _masked_exit(exit_function: Callable[..., Any], masker: _secrets.SecretMaske
 # -- the whole reconcile -------------------------------------------------------------------------
 
 
-def run_sync(
-    module,
-    connector_factory: ConnectorFactory,
-    target: str,
-    default_user_mapping: Mapping[str, str],
-    user_key: str,
-) -> None:
+def sync_module(target: Target) -> Any:
+    """The AnsibleModule of ``<target>_sync``: its connection options and every sync option."""
+    from ansible.module_utils.basic import AnsibleModule
+
+    return AnsibleModule(argument_spec=sync_argument_spec(target.connection_spec()), **SYNC_MODULE_KWARGS)
+
+
+def run_sync(module, target: Target) -> None:
     """``<target>_sync``: read (or take) the source, map it, plan, apply, report."""
+    default_user_mapping, user_key = target.default_user_mapping, target.user_key
 
     def work() -> dict[str, Any]:
         params = module.params
@@ -173,17 +176,18 @@ def run_sync(
             desired_groups, group_errors = _mapping.map_groups(group_mapping, group_records)
             errors += group_errors
 
-        connector = connector_factory(params)
+        connector = target.build(params)
         caps = connector.capabilities
         manage_groups = _engine.groups_managed(params["manage_groups"], desired_groups is not None, caps)
         kept_in_state = _engine.state_needed(caps, manage_groups)
         if kept_in_state and not params["state_file"]:
             raise ProvisioningError(
-                f"state_file: {target} {' and '.join(kept_in_state)} carry no ownership marker here, so this "
+                f"state_file: {target.name} {' and '.join(kept_in_state)} carry no ownership marker here, so this "
                 "provisioner records what it created or linked in a state file; set state_file to a path "
                 "that persists between runs (on AWX, a project-relative path or a mounted volume)"
             )
-        with _state_for_run(params["state_file"] if kept_in_state else None, target, module.check_mode) as state:
+        state_file = params["state_file"] if kept_in_state else None
+        with _state_for_run(state_file, target.name, module.check_mode) as state:
             plan = _engine.plan(
                 desired_users,
                 desired_groups,

@@ -29,9 +29,14 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._connector imp
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._http import HttpClient, bearer_auth, paginate
 from ansible_collections.idsync.provisioning.plugins.module_utils._kit import (
+    Target,
     absent_on_404,
     create_in_batches,
     create_once,
+    http_client,
+)
+from ansible_collections.idsync.provisioning.plugins.module_utils._kit import (
+    connection_argument_spec as connection_options,
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
     ProvisioningError,
@@ -868,16 +873,15 @@ def connection_argument_spec(*groups: str, auth_aliases: bool = False) -> dict[s
     unknown = set(groups) - set(OPTION_GROUPS)
     if unknown:
         raise ValueError(f"unknown SCIM option groups: {', '.join(sorted(unknown))}")
-    spec: dict[str, Any] = {
-        "url": {"type": "str", "fallback": (env_fallback, ["SCIM_URL"])},
-        "token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["SCIM_TOKEN"])},
-        "auth_username": {"type": "str", "fallback": (env_fallback, ["SCIM_USERNAME"])},
-        "auth_password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["SCIM_PASSWORD"])},
-        "validate_certs": {"type": "bool", "default": True},
-        "ca_path": {"type": "path", "fallback": (env_fallback, ["SCIM_CA_PATH"])},
-        "timeout": {"type": "int", "default": 60},
-        "page_size": {"type": "int", "default": 100},
-    }
+    spec = connection_options("SCIM")
+    spec.update(
+        {
+            "token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["SCIM_TOKEN"])},
+            "auth_username": {"type": "str", "fallback": (env_fallback, ["SCIM_USERNAME"])},
+            "auth_password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["SCIM_PASSWORD"])},
+            "page_size": {"type": "int", "default": 100},
+        }
+    )
     if auth_aliases:
         spec["auth_username"]["aliases"] = ["username"]
         spec["auth_password"]["aliases"] = ["password"]
@@ -904,20 +908,32 @@ def connector_from_params(params: dict[str, Any]) -> ScimConnector:
         )
     if params.get("auth_password") and not params.get("auth_username"):
         raise ProvisioningError("auth_password: needs auth_username (or SCIM_USERNAME)")
-    for option in ("member_chunk", "page_size", "timeout"):
+    for option in ("member_chunk", "page_size"):
         if params.get(option) is not None and params[option] < 1:
             raise ProvisioningError(f"{option}: must be at least 1, got {params[option]}")
+    token, username = params.get("token"), params.get("auth_username")
+    client = http_client(
+        params,
+        auth=bearer_auth(token) if token else ((username, params.get("auth_password") or "") if username else None),
+        secrets=[token] if token else [],
+        json_content_type=SCIM_MEDIA_TYPE,
+        default_headers={"Accept": f"{SCIM_MEDIA_TYPE}, application/json"},
+    )
     return ScimConnector(
         params["url"],
-        token=params.get("token"),
-        username=params.get("auth_username"),
-        password=params.get("auth_password"),
-        validate_certs=params["validate_certs"],
-        ca_path=params.get("ca_path"),
-        timeout=(min(10.0, float(params["timeout"])), float(params["timeout"])),
+        client=client,
         page_size=params["page_size"],
         member_chunk=params.get("member_chunk") or 100,
         use_patch=params.get("use_patch"),
         use_bulk=None if params.get("use_bulk") else False,  # None: bulk when the service announces it
         group_external_id=params.get("group_external_id", True),
     )
+
+
+TARGET = Target(
+    name="scim",
+    build=connector_from_params,
+    connection_spec=lambda: connection_argument_spec(*SYNC_OPTION_GROUPS, auth_aliases=True),
+    user_key=USER_KEY,
+    default_user_mapping=DEFAULT_USER_MAPPING,
+)

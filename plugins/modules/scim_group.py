@@ -26,6 +26,7 @@ description:
     O(force_link=true).
 extends_documentation_fragment:
   - idsync.provisioning.scim
+  - idsync.provisioning.connection
   - idsync.provisioning.scim.writes
   - idsync.provisioning.scim.members
   - idsync.provisioning.scim.auth_aliases
@@ -182,7 +183,7 @@ def main():
     argument_spec = scim.connection_argument_spec("writes", "members", auth_aliases=True)
     argument_spec.update(group_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_group(module, scim.connector_from_params)
+    run_group(module, scim.TARGET.build)
 
 
 if __name__ == "__main__":

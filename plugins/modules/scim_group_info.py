@@ -17,6 +17,7 @@ description:
   - Never writes anything.
 extends_documentation_fragment:
   - idsync.provisioning.scim
+  - idsync.provisioning.connection
   - idsync.provisioning.scim.auth_aliases
 attributes:
   check_mode:
@@ -115,7 +116,7 @@ def main():
     argument_spec = scim.connection_argument_spec(auth_aliases=True)  # reads only: none of the write options
     argument_spec.update(group_info_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_group_info(module, scim.connector_from_params)
+    run_group_info(module, scim.TARGET.build)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ description:
     write. A failed read aborts before any write. One object's failure does not stop the others.
 extends_documentation_fragment:
   - idsync.provisioning.scim
+  - idsync.provisioning.connection
   - idsync.provisioning.scim.writes
   - idsync.provisioning.scim.members
   - idsync.provisioning.scim.sync_only
@@ -155,20 +156,12 @@ details:
   sample: {schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], status: "503", detail: "try later"}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.idsync.provisioning.plugins.module_utils import scim
-from ansible_collections.idsync.provisioning.plugins.module_utils._runner import (
-    SYNC_MODULE_KWARGS,
-    run_sync,
-    sync_argument_spec,
-)
+from ansible_collections.idsync.provisioning.plugins.module_utils._runner import run_sync, sync_module
 
 
 def main():
-    connection = scim.connection_argument_spec(*scim.SYNC_OPTION_GROUPS, auth_aliases=True)
-    module = AnsibleModule(argument_spec=sync_argument_spec(connection), **SYNC_MODULE_KWARGS)
-    run_sync(module, scim.connector_from_params, "scim", scim.DEFAULT_USER_MAPPING, scim.USER_KEY)
+    run_sync(sync_module(scim.TARGET), scim.TARGET)
 
 
 if __name__ == "__main__":

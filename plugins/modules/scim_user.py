@@ -31,6 +31,7 @@ description:
   - For a whole directory at once, use M(idsync.provisioning.scim_sync) instead.
 extends_documentation_fragment:
   - idsync.provisioning.scim
+  - idsync.provisioning.connection
   - idsync.provisioning.scim.writes
 attributes:
   check_mode:
@@ -227,7 +228,7 @@ def main():
     argument_spec = scim.connection_argument_spec("writes")
     argument_spec.update(user_argument_spec(password=True))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_user(module, scim.connector_from_params, scim.USER_KEY, password_path=scim.PASSWORD_PATH)
+    run_user(module, scim.TARGET.build, scim.USER_KEY, password_path=scim.PASSWORD_PATH)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ description:
     O(auth_password) (these have no V(username) / V(password) aliases here, where O(user_name) is the account to read).
 extends_documentation_fragment:
   - idsync.provisioning.scim
+  - idsync.provisioning.connection
 attributes:
   check_mode:
     support: full
@@ -112,7 +113,7 @@ def main():
     argument_spec = scim.connection_argument_spec()  # reads only: none of the write options
     argument_spec.update(user_info_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_user_info(module, scim.connector_from_params)
+    run_user_info(module, scim.TARGET.build)
 
 
 if __name__ == "__main__":
