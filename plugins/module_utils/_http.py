@@ -45,7 +45,9 @@ else:
 
 DEFAULT_USER_AGENT = "idsync.provisioning/0.1.0"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
-# 429 and 503 mean "not processed, come back later": safe to resend even a create.
+# 429 and 503 mean "come back later" (after Retry-After). A 429 was surely not processed: safe to
+# resend even a create. A 503 may come from behind the service's front door after a write landed
+# (Box says so): an idempotent request is resent, a create is ambiguous (its caller looks first).
 RETRY_LATER_STATUSES = frozenset({429, 503})
 MAX_ERROR_TEXT = 500
 
@@ -332,16 +334,18 @@ class HttpClient:
                     response.close()
                     continue
             retry_later = status in RETRY_LATER_STATUSES
-            if (retry_later or (status >= 500 and idempotent)) and attempt < self.retries:
-                delay = parse_retry_after(response.headers.get("Retry-After")) if retry_later else None
-                if delay is None:
-                    delay = self._backoff_delay(attempt)
+            resend = status == 429 or (status >= 500 and idempotent)
+            if retry_later and not resend and attempt < self.retries:
+                # A create answered 503: wait as told, then let the caller look before resending.
+                self._wait(self._retry_delay(response, attempt))
+            elif resend and attempt < self.retries:
+                delay = self._retry_delay(response, attempt) if retry_later else self._backoff_delay(attempt)
                 response.close()
                 self._wait(delay)
                 attempt += 1
                 continue
             try:
-                self._raise_for(method, shown_path, response, extract, ambiguous=status >= 500 and not retry_later)
+                self._raise_for(method, shown_path, response, extract, ambiguous=status >= 500 and status != 429)
             except ProvisioningError as exc:
                 raise _with_status_hint(exc, status, self.base_url, self._credentials_kind()) from None
 
@@ -363,6 +367,10 @@ class HttpClient:
                 return jsonlib.dumps(body), self.json_content_type
             return self.encode_body(body)
         return None, None
+
+    def _retry_delay(self, response: Any, attempt: int) -> float:
+        delay = parse_retry_after(response.headers.get("Retry-After"))
+        return self._backoff_delay(attempt) if delay is None else delay
 
     def _backoff_delay(self, attempt: int) -> float:
         return min(self.backoff * (2**attempt), self.max_wait)

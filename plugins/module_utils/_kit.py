@@ -116,50 +116,55 @@ def create_once(
     ours: Callable[[T], bool] | None = None,
     conflict_statuses: Sequence[int] = (),
     identifiable: bool = True,
+    attempts: int = 3,
 ) -> T:
     """Create an object so that an ambiguous failure cannot make it twice.
 
     ``lookup`` finds the object by its key; ``ours`` tells whether an object found is this
     provisioner's (by its marker; None: any object with the key is). A failure that leaves it open
-    whether the service acted (``AmbiguousRequestError``), or a conflict status (the key is taken:
-    409), is followed by the lookup: the object found is returned if ours, refused if not; when
-    nothing is found after an ambiguous failure the create is sent once more. ``identifiable``
-    False (no key or marker tells ours from others) refuses to resend: the next run links it.
+    whether the service acted (``AmbiguousRequestError``: a reset, a timeout, a 5xx or 503 to a
+    create), or a conflict status (the key is taken: 409), is followed by the lookup: the object
+    found is returned if ours, refused if not; when nothing is found after an ambiguous failure the
+    create is sent again, at most ``attempts`` times in all. ``identifiable`` False (no key or
+    marker tells ours from others) refuses to resend: the next run links it.
     """
-    try:
-        return create()
-    except AmbiguousRequestError as exc:
-        failure: ProvisioningError = exc
-        ambiguous = True
-    except ProvisioningError as exc:
-        if exc.status not in conflict_statuses:
-            raise
-        failure, ambiguous = exc, False
-    if not identifiable:
-        raise ProvisioningError(
-            f"{failure.message}; {name} cannot be told from others, so it is not created twice: the next run links it",
-            failure.status,
-            failure.details,
-        )
-    try:
-        existing = lookup()
-    except ProvisioningError as exc:
-        raise ProvisioningError(
-            f"{failure.message}; and checking whether {name} exists failed: {exc.message}",
-            failure.status,
-            failure.details,
-        ) from None
-    if existing is not None:
-        if ours is None or ours(existing):
-            return existing
-        raise ProvisioningError(
-            f"{failure.message}; {name} exists now but is not ours (it carries another marker), so it is not taken over",
-            failure.status,
-            failure.details,
-        )
-    if not ambiguous:
-        raise failure  # a conflict with nothing to find: the service's own words say what clashed
-    return create()
+    for attempt in range(max(1, attempts)):
+        try:
+            return create()
+        except AmbiguousRequestError as exc:
+            failure: ProvisioningError = exc
+            ambiguous = True
+        except ProvisioningError as exc:
+            if exc.status not in conflict_statuses:
+                raise
+            failure, ambiguous = exc, False
+        if not identifiable:
+            raise ProvisioningError(
+                f"{failure.message}; {name} cannot be told from others, so it is not created twice:"
+                " the next run links it",
+                failure.status,
+                failure.details,
+            )
+        try:
+            existing = lookup()
+        except ProvisioningError as exc:
+            raise ProvisioningError(
+                f"{failure.message}; and checking whether {name} exists failed: {exc.message}",
+                failure.status,
+                failure.details,
+            ) from None
+        if existing is not None:
+            if ours is None or ours(existing):
+                return existing
+            raise ProvisioningError(
+                f"{failure.message}; {name} exists now but is not ours (it carries another marker), so it is not"
+                " taken over",
+                failure.status,
+                failure.details,
+            )
+        if not ambiguous or attempt + 1 >= max(1, attempts):
+            raise failure  # a conflict with nothing to find, or out of attempts: the service's own words
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def create_in_batches(

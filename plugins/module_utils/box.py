@@ -35,12 +35,9 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._connector imp
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._engine import values_equal
 from ansible_collections.idsync.provisioning.plugins.module_utils._http import (
-    AmbiguousRequestError,
     HttpClient,
     bearer_auth,
     paginate,
-    parse_body,
-    parse_retry_after,
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
     ProvisioningError,
@@ -566,25 +563,12 @@ class BoxConnector(Connector):
     # -- creates that never duplicate -------------------------------------------------------------
     def _create(self, post: Any, lookup: Any, name: str, ours: Any = None) -> Any:
         """``create_once`` with Box's unique keys: a 409 is answered by a lookup, and an ambiguous
-        failure (503, reset, 5xx) by a lookup before each resend."""
-        for attempt in range(self.create_attempts):
-            try:
-                return _kit.create_once(post, lookup, name, ours, conflict_statuses=(409,))
-            except AmbiguousRequestError:
-                if attempt + 1 >= self.create_attempts:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        failure (a 503, a reset, a 5xx) by a lookup before each resend."""
+        return _kit.create_once(post, lookup, name, ours, conflict_statuses=(409,), attempts=self.create_attempts)
 
     def _post_once(self, path: str, body: dict[str, Any], expected: tuple[int, ...]) -> Any:
-        """A POST that is never resent blindly: Box says a write answered 503 may still land, so a
-        503 waits its Retry-After and is then ambiguous (the caller looks before resending)."""
-        response = self.client.send("POST", path, json=body, expected=(*expected, 503))
-        if response.status_code != 503:
-            return parse_body(response)
-        delay = parse_retry_after(response.headers.get("Retry-After"))
-        self.client.sleep(min(max(delay if delay is not None else self.client.backoff, 0.0), self.client.max_wait))
-        text = self.client.service_text(parse_body(response, strict=False)) or "service unavailable"
-        raise AmbiguousRequestError(f"POST {path}: 503 {text}", 503)
+        # The HTTP layer never resends a create blindly: a 503 waits its Retry-After and is ambiguous.
+        return self.client.request("POST", path, json=body, expected=expected)
 
 
 def _member_step(failures: MemberFailures, user_id: str, step: Any) -> bool:

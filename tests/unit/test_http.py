@@ -352,3 +352,17 @@ def test_tls_is_verified_by_default_and_ca_path_trusts_a_private_ca(tmp_path, sl
 
         assert HttpClient(tls_server.url, ca_path=cert, sleep=sleep).request("GET", "/") == {"secure": True}
         assert len(tls_server.requests) == 1
+
+
+def test_a_create_answered_503_waits_then_is_ambiguous_not_resent(server, sleep):
+    """A 503 may come after the write landed (Box says so): the caller looks before resending."""
+    server.script(Reply(503, {"detail": "busy"}, {"Retry-After": "2"}))
+    client = client_for(server, sleep)
+    with pytest.raises(AmbiguousRequestError):
+        client.request("POST", "/Users", json={"userName": "jdoe"})
+    assert len(server.requests) == 1, "not resent blindly"
+    assert sleep.calls == [2.0]
+    # an idempotent request is simply resent after the wait
+    server.script(Reply(503, {"detail": "busy"}, {"Retry-After": "1"}), Reply(200, {"ok": True}))
+    assert client.request("GET", "/Users") == {"ok": True}
+    assert sleep.calls == [2.0, 1.0]
