@@ -35,30 +35,21 @@ def client_credentials(client_id: str, client_secret: str, **extra: str) -> Gran
 
 def refresh_token(token: str, client_id: str | None = None, client_secret: str | None = None) -> Grant:
     """RFC 6749 6, with the client authenticating in the body (Dropbox's way)."""
-
-    def fields() -> dict[str, str]:
-        body = {"grant_type": "refresh_token", "refresh_token": token}
-        if client_id:
-            body["client_id"] = client_id
-        if client_secret:
-            body["client_secret"] = client_secret
-        return body
-
-    return fields
+    return lambda: _with_client({"grant_type": "refresh_token", "refresh_token": token}, client_id, client_secret)
 
 
 def jwt_bearer(assertion: Callable[[], str], client_id: str | None = None, client_secret: str | None = None) -> Grant:
     """RFC 7523 2.1: a fresh signed assertion (unique ``jti``, short ``exp``) for every request."""
+    return lambda: _with_client({"grant_type": JWT_BEARER, "assertion": assertion()}, client_id, client_secret)
 
-    def fields() -> dict[str, str]:
-        body = {"grant_type": JWT_BEARER, "assertion": assertion()}
-        if client_id:
-            body["client_id"] = client_id
-        if client_secret:
-            body["client_secret"] = client_secret
-        return body
 
-    return fields
+def _with_client(body: dict[str, str], client_id: str | None, client_secret: str | None) -> dict[str, str]:
+    """The grant's fields plus the client's credentials in the body (RFC 6749 2.3.1), where given."""
+    if client_id:
+        body["client_id"] = client_id
+    if client_secret:
+        body["client_secret"] = client_secret
+    return body
 
 
 class TokenSource:
