@@ -671,3 +671,134 @@ class BoxHarness(Harness):
 
 # The targets of the suite; a new one appends its harness class here.
 HARNESSES: list[type[Harness]] = [MemoryHarness, ScimHarness, BoxHarness]
+
+
+# -- Dropbox: the Dropbox connector against the stateful fake Dropbox team API ----------------------
+class PlainEmails(PlainKeys):
+    """``PlainKeys`` for a target whose key is ``email`` (Dropbox) instead of ``login``."""
+
+    def create_user(self, attrs, link, enabled):
+        attrs = dict(attrs, email=box_login(attrs["email"])) if "email" in attrs else attrs
+        return self._out(self.inner.create_user(attrs, link, enabled))
+
+
+class DropboxHarness(Harness):
+    """``plugins/module_utils/dropbox.py`` (through ``connector_from_params``, refresh-token grant)
+    against ``tests/support/dropbox_fake.py``, one fake per session. Every request and answer is
+    checked by the Dropbox SDK's Stone validators; ``stop`` fails on any issue recorded.
+
+    The fake's team has no admin here (the suite counts every listed account) and members/add_v2
+    makes *active* members: the suite suspends what it creates, and Dropbox cannot suspend an
+    invited member (the connector's own tests cover invited members on the fake's default)."""
+
+    name = "dropbox"
+    key_path = "email"
+    mapped = {"given_name": ("Jo", "Joanna"), "surname": ("Smith", "Smithers")}
+    unmapped = {"persistent_id": "pid-701"}
+
+    def start(self) -> None:
+        import pytest
+
+        try:
+            from ansible_collections.idsync.provisioning.plugins.module_utils import dropbox
+        except ImportError as exc:
+            pytest.skip(f"the Dropbox connector (plugins/module_utils/dropbox.py) is not importable yet: {exc}")
+        from support.dropbox_fake import DropboxFake
+
+        self.dropbox = dropbox
+        self.fake = DropboxFake(with_admin=False, added_status="active").start()
+        self.issues: list[str] = []
+
+    def stop(self) -> None:
+        self._collect_issues()
+        self.fake.stop()
+        if self.issues:
+            raise AssertionError("requests or answers the Dropbox SDK's validators reject:\n" + "\n".join(self.issues))
+
+    def _collect_issues(self) -> None:
+        self.issues.extend(str(issue) for issue in self.fake.validation_errors)
+
+    def reset(self) -> None:
+        self._collect_issues()
+        self.fake.reset()
+
+    def connector(self) -> Connector:
+        app = self.fake.app
+        params = {
+            "url": self.fake.api_url,
+            "token_url": self.fake.token_url,
+            "app_key": app.app_key,
+            "app_secret": app.app_secret,
+            "refresh_token": app.refresh_token,
+            "validate_certs": True,
+            "timeout": 10,
+            "page_size": PAGE_SIZE,
+            "member_chunk": MEMBER_CHUNK,
+        }
+        return PlainEmails(self.dropbox.connector_from_params(params))
+
+    def user_attrs(self, key: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"email": box_login(key), **(values or {})}
+
+    def seed_user(self, key, attrs=None, enabled=True, link=None) -> str:
+        fields = dict(attrs or {})
+        member = self.fake.seed_member(
+            box_login(key),
+            fields.pop("given_name", ""),
+            fields.pop("surname", ""),
+            status="active" if enabled else "suspended",
+            external_id=link,
+            **fields,
+        )
+        return member.team_member_id
+
+    def seed_group(self, name, member_ids=()) -> str:
+        return self.fake.seed_group(name, member_ids).group_id
+
+    def server_users(self) -> list[ServerUser]:
+        paths = [*self.mapped, *self.unmapped]
+        return [
+            ServerUser(
+                m.team_member_id,
+                contract_key(m.email),
+                m.status != "suspended",
+                m.external_id,
+                {path: getattr(m, path) or None for path in paths},
+            )
+            for m in self.fake.team_members(include_admin=False)
+        ]
+
+    def server_groups(self) -> list[ServerGroup]:
+        return [
+            ServerGroup(g.group_id, g.group_name, self.fake.group_members(g.group_id))
+            for g in list(self.fake.groups.values())
+            if g.management_type != "system_managed"
+        ]
+
+    def lose_next_create_answer(self) -> FaultHandle:
+        fault = self.fake.faults.drop_after_write("POST", "/2/team/members/add_v2")
+        return FaultHandle(lambda: fault.hits)
+
+    def rate_limit_next_create(self, retry_after: int) -> FaultHandle:
+        fault = self.fake.throttle("/2/team/members/add_v2", retry_after)
+        return FaultHandle(lambda: fault.hits)
+
+    def list_user_pages(self) -> int:
+        return len(self.fake.requests_matching("POST", "/2/team/members/list_v2")) + len(
+            self.fake.requests_matching("POST", "/2/team/members/list/continue_v2")
+        )
+
+    def create_requests(self) -> int:
+        return len(self.fake.requests_matching("POST", "/2/team/members/add_v2"))
+
+    def member_change_sizes(self) -> list[int]:
+        sizes = []
+        for entry in self.fake.requests:
+            if entry.name == "team/groups/members/add":
+                sizes.append(len((entry.body or {}).get("members") or []))
+            elif entry.name == "team/groups/members/remove":
+                sizes.append(len((entry.body or {}).get("users") or []))
+        return sizes
+
+
+HARNESSES.append(DropboxHarness)
