@@ -47,8 +47,35 @@ sandbox: venv system-packages collection
 sandbox-stop:
 	@$(BIN)/python tests/support/sandbox.py stop --dir $(SANDBOX_DIR)
 
-test: venv system-packages collection sanity lint changelog-lint galaxy-importer ee unit sanity-cores unit-cores integration
-	@echo "make test: all checks passed"
+# The checks before the integration tests run two at a time (2 cores; most of their time is downloads
+# and venv creation, which overlap well), each target's output printed in one piece when it ends
+# (--output-sync), and every one of them run even after a failure (-k), which still fails make test.
+# ansible-test runs one at a time (TEST_PARALLEL below). The integration tests come last, alone: they
+# use both cores themselves.
+CHECKS := sanity lint unit changelog-lint galaxy-importer ee unit-cores sanity-cores
+.PHONY: checks
+test: venv system-packages collection
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j2 -k --output-sync=target TEST_PARALLEL=1 checks; \
+	echo "make test: checks passed in $$(( $$(date +%s) - start )) s"; \
+	$(MAKE) --no-print-directory integration; \
+	echo "make test: all checks passed in $$(( $$(date +%s) - start )) s"
+
+checks: $(CHECKS)
+
+# ansible-test keeps its sanity venvs in ~/.ansible/test, shared by the cores: one run at a time.
+ifdef TEST_PARALLEL
+sanity-oldest: | sanity
+sanity-newest: | sanity-oldest
+endif
+
+# $(call pytest,<venv dir>,<arguments>): pytest, failing when it ran no test at all (it exits 5 when it
+# collects nothing; a summary without "N passed", everything skipped or deselected, fails here too).
+define pytest
+	@echo "$(1)/bin/pytest $(2)"
+	@$(1)/bin/pytest $(2) 2>&1 | tee $(BUILD)/$@.pytest.log
+	@grep -Eq '(^|[ =])[1-9][0-9]* passed' $(BUILD)/$@.pytest.log || { echo "$@: no test passed"; exit 1; }
+endef
 
 # ansible-core besides the pinned one of requirements/dev.txt: the oldest that meta/runtime.yml
 # claims (2.16, as in Automation Platform 2.5 execution environments) and the newest released, each
@@ -86,41 +113,48 @@ $(NEWEST_VENV)/.installed: requirements/dev.txt requirements/runtime.txt
 # checkout (inside a git work tree it would only see git's files) and fresh for every run.
 # Its pip bootstrap download is replaced by ensurepip (see shared ENVIRONMENT.md), under every file
 # name that this ansible-test asks for (get_pip_<its pip version>.py; each core names another pip).
-# $(call ansible_test_sanity,<venv dir>)
+# $(call ansible_test_sanity,<venv dir>[,<ansible-test sanity options, e.g. a --test selection>])
 define ansible_test_sanity
 	@mkdir -p $(HOME)/.ansible/test/cache
 	@for pip in $$(sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" $(1)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py); do \
-	  printf 'import ensurepip\nensurepip.bootstrap(upgrade=True)\n' > $(HOME)/.ansible/test/cache/get_pip_$${pip//./_}.py; \
+	  f=$(HOME)/.ansible/test/cache/get_pip_$${pip//./_}.py; \
+	  printf 'import ensurepip\nensurepip.bootstrap(upgrade=True)\n' > $$f.$$$$ && mv -f $$f.$$$$ $$f; \
 	done
 	@root=$$(mktemp -d -t idsync-sanity-XXXXXX); tree=$$root/ansible_collections/idsync/provisioning; \
 	mkdir -p $$tree $$root/bin; \
 	for py in $(MODULE_PYTHONS); do ln -sf $$py $$root/bin/; done; \
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $$tree/; \
 	echo "ansible-test sanity, ansible-core $$($(1)/bin/python -c 'import ansible; print(ansible.__version__)'), module Pythons found: $$(ls $$root/bin | tr '\n' ' ')"; \
-	status=0; (cd $$tree && PATH=$$root/bin:$$PATH $(abspath $(1))/bin/ansible-test sanity --requirements --color no) || status=$$?; \
+	status=0; (cd $$tree && PATH=$$root/bin:$$PATH $(abspath $(1))/bin/ansible-test sanity --requirements --color no $(2)) || status=$$?; \
 	rm -rf $$root; exit $$status
 endef
 
 sanity: venv
 	$(call ansible_test_sanity,$(VENV))
 
-# The oldest and the newest core: sanity, and the unit tests (plain pytest, that core's ansible).
+# The oldest and the newest core: the unit tests (plain pytest, that core's ansible), and the sanity
+# tests whose result depends on the core: compile and import (the modules and module_utils on each
+# module Python that this core supports, with this core's module_utils), validate-modules and
+# ansible-doc (the documentation and argument specs as this core reads them), runtime-metadata
+# (meta/runtime.yml against this core's schema). The style checks (pylint, pep8, yamllint, ...) and
+# the rest run once, on the pinned core (make sanity).
+CORE_SANITY := --test compile --test import --test validate-modules --test ansible-doc --test runtime-metadata
 .PHONY: sanity-oldest sanity-newest unit-oldest unit-newest
 sanity-cores: sanity-oldest sanity-newest
 unit-cores: unit-oldest unit-newest
 
 sanity-oldest: $(OLDEST_VENV)/.installed
-	$(call ansible_test_sanity,$(OLDEST_VENV))
+	$(call ansible_test_sanity,$(OLDEST_VENV),$(CORE_SANITY))
 
 unit-oldest: collection $(OLDEST_VENV)/.installed
-	$(OLDEST_VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+	$(call pytest,$(OLDEST_VENV),-q -p no:cacheprovider tests/unit)
 
 ifneq ($(NEWEST_PYTHON),)
 sanity-newest: $(NEWEST_VENV)/.installed
-	$(call ansible_test_sanity,$(NEWEST_VENV))
+	$(call ansible_test_sanity,$(NEWEST_VENV),$(CORE_SANITY))
 
 unit-newest: collection $(NEWEST_VENV)/.installed
-	$(NEWEST_VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+	$(call pytest,$(NEWEST_VENV),-q -p no:cacheprovider tests/unit)
 else
 sanity-newest unit-newest:
 	@echo "$@: SKIPPED ansible-core $(CORE_NEWEST): it needs Python >= 3.12, and pyenv has no 3.12 or 3.13"
@@ -137,12 +171,12 @@ changelog-lint: venv
 	$(BIN)/antsibull-changelog lint
 
 unit: venv collection
-	$(BIN)/pytest -q tests/unit
+	$(call pytest,$(VENV),-q tests/unit)
 
 # Two workers: the tests mostly wait on ansible-playbook and the servers. Tests of one file
 # stay on one worker (module-scoped fixtures run once).
 integration: venv system-packages collection
-	$(BIN)/pytest -q -n 2 --dist loadfile tests/integration tests/contract
+	$(call pytest,$(VENV),-q -n 2 --dist loadfile tests/integration tests/contract)
 
 bench: venv system-packages collection
 	$(BIN)/python tests/bench/run.py
