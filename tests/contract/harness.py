@@ -802,3 +802,125 @@ class DropboxHarness(Harness):
 
 
 HARNESSES.append(DropboxHarness)
+
+
+# -- PingID: the PingID connector against the stateful fake PingID ------------------------------------
+class PingIDHarness(Harness):
+    """``plugins/module_utils/pingid.py`` (through ``connector_from_params`` with the path of a
+    ``pingid.properties`` the fake wrote) against ``tests/support/pingid_fake.py``, one fake per
+    session. PingID has no groups and cannot list users cheaply (capabilities ``groups`` and
+    ``can_list_users`` False): the suite skips what does not apply. Its users have no id but the
+    user name, and no field for the marker (the state file holds it): ``link`` is not stored.
+    ``stop`` fails on any request the fake's validator rejected and on any EditUser that nulled a
+    field it left out (EditUser replaces the whole record)."""
+
+    name = "pingid"
+    key_path = "userName"
+    mapped = {"fname": ("Jo", "Joanna"), "lname": ("Smith", "Smithers")}
+    unmapped = {"email": "jo.smith@contract.example", "role": "ADMIN"}
+
+    def start(self) -> None:
+        import tempfile
+        from pathlib import Path
+
+        import pytest
+
+        try:
+            from ansible_collections.idsync.provisioning.plugins.module_utils import pingid
+        except ImportError as exc:
+            pytest.skip(f"the PingID connector (plugins/module_utils/pingid.py) is not importable yet: {exc}")
+        if not callable(getattr(pingid, "connector_from_params", None)):
+            pytest.skip("the PingID connector (plugins/module_utils/pingid.py) has no connector_from_params yet")
+        from support.pingid_fake import PingIDFake
+
+        self.pingid = pingid
+        self.fake = PingIDFake().start()
+        self.workdir = tempfile.TemporaryDirectory(prefix="pingid-contract-")
+        self.properties_file = self.fake.write_properties(Path(self.workdir.name) / "pingid.properties")
+        self.issues: list[str] = []
+
+    def stop(self) -> None:
+        self._collect_issues()
+        self.fake.stop()
+        self.workdir.cleanup()
+        if self.issues:
+            raise AssertionError("requests the fake PingID rejects or regrets:\n" + "\n".join(self.issues))
+
+    def _collect_issues(self) -> None:
+        self.issues.extend(str(issue) for issue in self.fake.validation_errors)
+        self.issues.extend(
+            f"EditUser of {c['userName']} left out {c['field']} (was {c['was']!r}): nulled"
+            for c in self.fake.cleared
+            if c["how"] == "omitted"
+        )
+
+    def reset(self) -> None:
+        self._collect_issues()
+        self.fake.reset()
+
+    def connector(self) -> Connector:
+        params = {"properties_file": str(self.properties_file), "validate_certs": True, "timeout": 10}
+        return self.pingid.connector_from_params(params)
+
+    def seed_user(self, key, attrs=None, enabled=True, link=None) -> str:
+        fields = dict(attrs or {})
+        user = self.fake.seed_user(
+            key,
+            fields.pop("fname", None),
+            fields.pop("lname", None),
+            fields.pop("email", None),
+            role=fields.pop("role", "REGULAR"),
+            enabled=enabled,
+        )
+        if fields:
+            raise ValueError(f"PingID users have no {sorted(fields)}")
+        return user.userName
+
+    def seed_group(self, name, member_ids=()) -> str:
+        raise NotImplementedError("PingID has no groups")
+
+    def server_users(self) -> list[ServerUser]:
+        paths = [*self.mapped, *self.unmapped]
+        with self.fake.lock:
+            users = list(self.fake.users.values())
+        return [
+            ServerUser(
+                u.userName,
+                u.userName,
+                u.status != "SUSPENDED" and u.userEnabled,
+                None,
+                {path: getattr(u, path) for path in paths},
+            )
+            for u in users
+        ]
+
+    def server_groups(self) -> list[ServerGroup]:
+        return []
+
+    def lose_next_create_answer(self) -> FaultHandle:
+        fault = self.fake.faults.drop_after_write("POST", self.fake.path("AddUser"))
+        return FaultHandle(lambda: fault.hits)
+
+    def rate_limit_next_create(self, retry_after: int) -> FaultHandle:
+        fault = self.fake.faults.status(
+            "POST",
+            self.fake.path("AddUser"),
+            429,
+            code="429",
+            message="too many requests",
+            headers={"Retry-After": str(retry_after)},
+        )
+        return FaultHandle(lambda: fault.hits)
+
+    def list_user_pages(self) -> int:
+        # PingID lists only through the organisation report.
+        return self.fake.op_count("GetOrgReport")
+
+    def create_requests(self) -> int:
+        return self.fake.op_count("AddUser")
+
+    def member_change_sizes(self) -> list[int]:
+        return []
+
+
+HARNESSES.append(PingIDHarness)
