@@ -50,24 +50,18 @@ sandbox-stop:
 # The checks before the integration tests run two at a time (2 cores; most of their time is downloads
 # and venv creation, which overlap well), each target's output printed in one piece when it ends
 # (--output-sync), and every one of them run even after a failure (-k), which still fails make test.
-# ansible-test runs one at a time (TEST_PARALLEL below). The integration tests come last, alone: they
-# use both cores themselves.
+# ansible-test runs one at a time (a lock in ansible_test_sanity). The integration tests come last,
+# alone: they use both cores themselves.
 CHECKS := sanity lint unit changelog-lint galaxy-importer ee unit-cores sanity-cores
 .PHONY: checks
 test: venv system-packages collection
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory -j2 -k --output-sync=target TEST_PARALLEL=1 checks; \
+	$(MAKE) --no-print-directory -j2 -k --output-sync=target checks; \
 	echo "make test: checks passed in $$(( $$(date +%s) - start )) s"; \
 	$(MAKE) --no-print-directory integration; \
 	echo "make test: all checks passed in $$(( $$(date +%s) - start )) s"
 
 checks: $(CHECKS)
-
-# ansible-test keeps its sanity venvs in ~/.ansible/test, shared by the cores: one run at a time.
-ifdef TEST_PARALLEL
-sanity-oldest: | sanity
-sanity-newest: | sanity-oldest
-endif
 
 # $(call pytest,<venv dir>,<arguments>): pytest, failing when it ran no test at all (it exits 5 when it
 # collects nothing; a summary without "N passed", everything skipped or deselected, fails here too).
@@ -113,6 +107,8 @@ $(NEWEST_VENV)/.installed: requirements/dev.txt requirements/runtime.txt
 # checkout (inside a git work tree it would only see git's files) and fresh for every run.
 # Its pip bootstrap download is replaced by ensurepip (see shared ENVIRONMENT.md), under every file
 # name that this ansible-test asks for (get_pip_<its pip version>.py; each core names another pip).
+# ansible-test keeps its sanity venvs in ~/.ansible/test, shared by the cores (a venv's name is a hash
+# of its pip commands): with make -j2, one ansible-test at a time, under a lock.
 # $(call ansible_test_sanity,<venv dir>[,<ansible-test sanity options, e.g. a --test selection>])
 define ansible_test_sanity
 	@mkdir -p $(HOME)/.ansible/test/cache
@@ -125,7 +121,7 @@ define ansible_test_sanity
 	for py in $(MODULE_PYTHONS); do ln -sf $$py $$root/bin/; done; \
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $$tree/; \
 	echo "ansible-test sanity, ansible-core $$($(1)/bin/python -c 'import ansible; print(ansible.__version__)'), module Pythons found: $$(ls $$root/bin | tr '\n' ' ')"; \
-	status=0; (cd $$tree && PATH=$$root/bin:$$PATH $(abspath $(1))/bin/ansible-test sanity --requirements --color no $(2)) || status=$$?; \
+	status=0; (cd $$tree && PATH=$$root/bin:$$PATH flock $(HOME)/.ansible/test/cache/.sanity.lock $(abspath $(1))/bin/ansible-test sanity --requirements --color no $(2)) || status=$$?; \
 	rm -rf $$root; exit $$status
 endef
 
