@@ -50,6 +50,9 @@ class Capabilities:
     groups: bool = True
     # A service without a separate enabled flag (none yet) would set this to False.
     can_disable: bool = True
+    # False where the service cannot create an account disabled (Dropbox adds members as invited,
+    # and an invited member cannot be suspended): provision_disabled_users then fails per user.
+    create_disabled: bool = True
     # Upper bound of member ids in one change_members request.
     member_chunk: int = 100
     # How many create_users the service accepts in one call (SCIM /Bulk, Dropbox members/add).

@@ -904,7 +904,8 @@ def build_report(plan: Plan, check_mode: bool, extra_failures: Sequence[dict[str
         for action in done
         if action.before is not None or action.after is not None
     ]
-    changed = bool(done) or bool(plan.stale_user_links or plan.stale_group_links)
+    wrote_partly = any(action.wrote for action in failed)
+    changed = bool(done) or wrote_partly or bool(plan.stale_user_links or plan.stale_group_links)
     return Report(
         changed=changed,
         counts=dict(Counter(action.kind for action in done)),
@@ -1189,6 +1190,7 @@ def _attempt(step: Step, write: Callable[[], None]) -> None:
 def _fail(step: Step, exc: BaseException) -> None:
     step.action.status = "failed"
     step.action.error = _error_text(exc)
+    step.action.wrote = bool(getattr(exc, "wrote", False))
 
 
 def _error_text(exc: BaseException) -> str:

@@ -386,7 +386,8 @@ class HttpClient:
         body = self._error_body(response)
         text = self.service_text(body, extract) or self._redact(response.reason or "")
         message = self._redact(f"{method} {shown_path}: {response.status_code} {text}".rstrip())
-        details = self.masker.mask_value(body)
+        # Whole secrets and patterns only: a fragment match could rewrite an id a connector reads back.
+        details = self.masker.mask_value(body, fragments=False)
         error_class = AmbiguousRequestError if ambiguous and method not in IDEMPOTENT_METHODS else ProvisioningError
         raise error_class(message, response.status_code, details)
 

@@ -65,6 +65,7 @@ def connection_argument_spec(env_prefix: str, url_default: str | None = None, to
     if token_url:
         spec["token_url"] = {
             "type": "str",
+            "no_log": False,  # a URL, not a secret (its name only contains "token")
             "default": token_url,
             "fallback": (env_fallback, [f"{env_prefix}_TOKEN_URL"]),
         }

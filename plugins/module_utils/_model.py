@@ -38,11 +38,14 @@ class ProvisioningError(Exception):
     carries the service's own words); it never contains a secret.
     """
 
-    def __init__(self, message: str, status: int | None = None, details: Any = None):
+    def __init__(self, message: str, status: int | None = None, details: Any = None, wrote: bool = False):
         super().__init__(message)
         self.message = message
         self.status = status
         self.details = details
+        # The failed operation wrote something before it failed (Box moved a user's content, then
+        # the delete failed): the run changed the target although the action failed.
+        self.wrote = wrote
 
 
 @dataclass
@@ -161,6 +164,7 @@ class Action:
     members: list[str] = field(default_factory=list)  # for add_members / remove_members: user names
     member_errors: dict[str, str] = field(default_factory=dict)  # user name -> why its change failed
     status: str = "planned"  # planned | ok | failed | skipped
+    wrote: bool = False  # a failed action that still wrote part of its change
     error: str | None = None
     reason: str | None = None  # why the action was planned (e.g. "disabled in the directory") or skipped
 

@@ -392,7 +392,7 @@ class BoxConnector(Connector):
                 why = f"user {user.key}: delete failed: {transferred}the next run retries the delete"
                 if transferred:
                     why += " (Box may still be moving the content)"
-            raise ProvisioningError(f"{why}: {exc.message}", exc.status, exc.details) from None
+            raise ProvisioningError(f"{why}: {exc.message}", exc.status, exc.details, wrote=bool(transferred)) from None
 
     def _transfer_destination(self) -> str:
         """The user id that ``transfer_content_to`` (a login or an id) names, resolved once."""

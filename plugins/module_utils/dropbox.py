@@ -320,7 +320,11 @@ class DropboxConnector(Connector):
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]
         return Capabilities(
-            user_link="target", group_link="target", member_chunk=self.member_chunk, create_batch=ADD_BATCH
+            user_link="target",
+            group_link="target",
+            member_chunk=self.member_chunk,
+            create_batch=ADD_BATCH,
+            create_disabled=False,
         )
 
     # -- the wire ---------------------------------------------------------------------------
@@ -588,7 +592,12 @@ class DropboxConnector(Connector):
         return {"user": _by_id(user.id), "wipe_data": self.wipe_data}
 
     def _remove(self, user: TargetUser, arg: dict[str, Any]) -> None:
-        launched = self.call("team/members/remove", arg)
+        try:
+            launched = self.call("team/members/remove", arg)
+        except ProvisioningError as exc:
+            if error_tag(exc) == "user_not_in_team":
+                return  # gone already (a retried remove whose first attempt went through): the goal holds
+            raise
         self._job("team/members/remove/job_status/get", launched, f"members/remove of {user.key}")
 
     # -- groups ----------------------------------------------------------------------------------

@@ -103,6 +103,8 @@ def test_create_user_creates_one_account_with_the_attributes_and_marker(harness,
 def test_create_user_disabled_stores_it_disabled(harness, connector):
     if not connector.capabilities.can_disable:
         pytest.skip(f"{type(connector).__name__} has no enabled flag (capabilities.can_disable is False)")
+    if not connector.capabilities.create_disabled:
+        pytest.skip(f"{type(connector).__name__} cannot create an account disabled (capabilities.create_disabled)")
     user = connector.create_user(harness.user_attrs("starter"), f"{MARKER}2", False)
 
     assert user.enabled is False

@@ -699,10 +699,6 @@ def test_content_transfer_that_finishes_later_fails_the_delete_once_then_succeed
     assert [d["force"] for d in env.box.deleted_users] == [False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a failed action counts as unchanged, though its content transfer (PUT /users/{id}/folders/0) was written",
-)
 def test_a_delete_failing_after_its_content_was_moved_reports_changed(env):
     options = {"remove_user_action": "delete", "transfer_content_to": "archive@example.org", "manage_groups": False}
     env.box.seed_user("archive@example.org", "Archive")

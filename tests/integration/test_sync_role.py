@@ -364,7 +364,7 @@ def test_argument_spec_refuses_a_bad_value_before_anything_runs(job):
 @pytest.mark.parametrize(
     ("role_vars", "message"),
     [
-        ({"sync_target": "box"}, "value of sync_target must be one of: scim, got: box"),
+        ({"sync_target": "nosuch"}, "value of sync_target must be one of:"),
         ({"sync_source": {"server_uri": ["ldap://127.0.0.1:1"]}}, "missing required arguments: user_base_dn"),
         ({"sync_max_workers": "many"}, "sync_max_workers"),
     ],
