@@ -119,6 +119,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._ldap import (
     read_directory,
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError
+from ansible_collections.idsync.provisioning.plugins.module_utils._secrets import SecretMasker
 
 display = Display()
 KINDS = ("users", "groups", "all")
@@ -152,7 +153,9 @@ class LookupModule(LookupBase):
             options = LdapOptions.from_getter(self.get_option)
             directory = read_directory(options)
         except ProvisioningError as exc:
-            raise AnsibleLookupError(f"ldap_source: {exc.message}") from None
+            # The same masking as the modules: a server that echoes the bind shows no password.
+            masker = SecretMasker([self.get_option("bind_pw")])
+            raise AnsibleLookupError(masker.mask(f"ldap_source: {exc.message}")) from None
         display.vvv(
             f"ldap_source: {len(directory.users)} users and {len(directory.groups)} groups from {options.server_uri}"
         )
