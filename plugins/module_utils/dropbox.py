@@ -428,7 +428,7 @@ class DropboxConnector(Connector):
     def create_user(self, attrs: dict[str, Any], link: str | None, enabled: bool) -> TargetUser:
         [result] = self.create_users([(attrs, link, enabled)])
         if isinstance(result, Exception):
-            raise result
+            raise result  # pylint: disable=raising-bad-type  # an Exception, by the isinstance above
         return result
 
     def create_users(self, items: list[tuple[dict[str, Any], str | None, bool]]) -> list[TargetUser | Exception]:

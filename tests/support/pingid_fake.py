@@ -244,7 +244,7 @@ def parse_java_properties(text: str) -> dict[str, str]:
             index += 1
             while index < len(line) and line[index] in " \t\f":
                 index += 1
-        value, _ = _read_token(line, index, separator=False)
+        value, _end = _read_token(line, index, separator=False)
         result[key] = value
     return result
 
@@ -276,9 +276,9 @@ def _read_token(line: str, index: int, *, separator: bool) -> tuple[str, int]:
 class PingIDOrg:
     """A PingID organisation: what its ``pingid.properties`` holds."""
 
-    org_alias: str = field(default_factory=lambda: _uuid_like())
+    org_alias: str = field(default_factory=lambda: _uuid_like())  # pylint: disable=unnecessary-lambda  # defined below
     token: str = field(default_factory=lambda: secrets.token_hex(16))
-    key: bytes = field(default_factory=lambda: _key_with_padding())
+    key: bytes = field(default_factory=lambda: _key_with_padding())  # pylint: disable=unnecessary-lambda  # defined below
     idp_url: str = "https://idpxnyl3m.pingidentity.com/pingid"
     admin_url: str = DEFAULT_ADMIN_URL
     authenticator_url: str = DEFAULT_AUTHENTICATOR_URL
@@ -723,7 +723,7 @@ class PingIDFake(FakeService):
                 role,
                 status,
                 userEnabled=status not in ("NOT_ACTIVE", "SUSPENDED", "PENDING"),
-                devices=[self._device() for _ in range(count)],
+                devices=[self._device() for _number in range(count)],
                 created=self._now_ms(),
                 lastLogin=self._now_ms() if paired and last_login else None,
                 lastTrx=self._now_ms() if paired and last_login else None,
@@ -1097,7 +1097,7 @@ class PingIDFake(FakeService):
             else:
                 job.status, job.finished_at = "done", self.wall_clock()
                 if job.rows is None:
-                    job.rows = [u.report_row() for _, u in sorted(self.users.items())]
+                    job.rows = [u.report_row() for _name, u in sorted(self.users.items())]
                 self.report = job
         return self._reply({"status": job.status})
 

@@ -409,7 +409,7 @@ def test_short_lived_tokens_expire_mid_run(box):
     )
     body = ccg(box, client_id=app.client_id, client_secret=app.client_secret).json()
     headers = {"Authorization": f"Bearer {body['access_token']}"}
-    statuses = [requests.get(f"{box.api_url}/groups", headers=headers, timeout=10).status_code for _ in range(3)]
+    statuses = [requests.get(f"{box.api_url}/groups", headers=headers, timeout=10).status_code for _attempt in range(3)]
     assert statuses == [200, 200, 401]
     assert requests.get(f"{box.api_url}/users", headers=headers, timeout=10).status_code == 401
     fresh = ccg(box, client_id=app.client_id, client_secret=app.client_secret).json()["access_token"]

@@ -535,7 +535,7 @@ def test_short_token_lifetimes_expire_mid_run():
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         statuses = [
             requests.post(f"{fake.api_url}/team/groups/list", json={}, headers=headers, timeout=10).status_code
-            for _ in range(3)
+            for _attempt in range(3)
         ]
         assert statuses == [200, 200, 401]
         fake.assert_valid()

@@ -385,7 +385,7 @@ def test_delete_user_removes_it_and_a_second_delete_is_10564(pid, client):
 # -- the org report --------------------------------------------------------------------------------------
 def run_report(client, polls):
     token = ok(client.call("CreateJob", {"jobType": "USER_REPORTS"}))["jobToken"]
-    statuses = [ok(client.call("GetJobStatus", {"jobToken": token}))["status"] for _ in range(polls)]
+    statuses = [ok(client.call("GetJobStatus", {"jobToken": token}))["status"] for _poll in range(polls)]
     return token, statuses
 
 
@@ -466,7 +466,7 @@ def test_tampering_every_reply_of_one_operation_until_untampered(pid, client):
     pid.seed_user("target")
     pid.tamper_replies(operation="SuspendUser")
     ok(client.call("GetUserDetails", {"userName": "target"}))
-    for _ in range(2):
+    for _attempt in range(2):
         with pytest.raises(jwt.InvalidSignatureError):
             client.call("SuspendUser", {"userName": "target"})
     pid.untamper()
