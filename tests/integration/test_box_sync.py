@@ -99,7 +99,7 @@ class Directory:
         self.groups = f"ou=groups,{self.base}"
         ous = [f"dn: {self.base}\nobjectClass: organizationalUnit\nou: {self.base.split(',')[0][3:]}\n"]
         ous += [
-            f"dn: {dn}\nobjectClass: organizationalUnit\nou: {dn.split(',')[0][3:]}\n"
+            f"dn: {dn}\nobjectClass: organizationalUnit\nou: {dn.split(',', maxsplit=1)[0][3:]}\n"
             for dn in (self.people, self.groups)
         ]
         people = [
