@@ -145,7 +145,7 @@ def parse_properties(text: str) -> dict[str, str]:
             index += 1
             while index < len(line) and line[index] in " \t\f":
                 index += 1
-        value, _ = _token(line, index, separator=False)
+        value, _end = _token(line, index, separator=False)
         values[key] = value
     return values
 
