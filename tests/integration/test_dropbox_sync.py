@@ -199,7 +199,7 @@ def test_U2_25_users_are_added_in_batches_of_20_through_async_jobs(dropbox_slapd
     result = env.sync(manage_groups=False)
     assert counts(result)["create_user"] == 25
     adds = fake.calls_to("team/members/add_v2")
-    assert sorted(len(c["new_members"]) for c in adds) == [5, 20]
+    assert sorted(len(c["emails"]) for c in adds) == [5, 20]
     assert fake.unfinished_jobs() == []
     assert len([m for m in fake.team_members(include_admin=False) if m.status == "active"]) == 25
 
