@@ -809,7 +809,7 @@ def connection_argument_spec() -> dict[str, Any]:
     spec = _kit.connection_argument_spec("DROPBOX", url_default=API_URL, token_url=TOKEN_URL)
     spec.update(
         {
-            "app_key": env("DROPBOX_APP_KEY"),
+            "app_key": env("DROPBOX_APP_KEY", no_log=False),  # the OAuth client id, not a secret
             "app_secret": env("DROPBOX_APP_SECRET", no_log=True),
             "refresh_token": env("DROPBOX_REFRESH_TOKEN", no_log=True),
             "access_token": env("DROPBOX_ACCESS_TOKEN", no_log=True),

@@ -73,12 +73,14 @@ def dropbox_slapd(tmp_path_factory, slapd_tls_dir):
 
 
 class Directory:
-    def __init__(self, slapd, people=PEOPLE, groups=GROUPS):
+    def __init__(self, slapd, people=None, groups=None):
+        people = PEOPLE if people is None else people
+        groups = GROUPS if groups is None else groups
         self.slapd = slapd
         self.base = f"ou=x{next(_dirs)},{BASE}"
         self.people, self.groups = f"ou=people,{self.base}", f"ou=groups,{self.base}"
         ous = [
-            f"dn: {dn}\nobjectClass: organizationalUnit\nou: {dn.split(',')[0][3:]}\n"
+            f"dn: {dn}\nobjectClass: organizationalUnit\nou: {dn.split(',', maxsplit=1)[0][3:]}\n"
             for dn in (self.base, self.people, self.groups)
         ]
         entries = [person_ldif(self.dn(uid), uid, *values) for uid, values in people.items()]
