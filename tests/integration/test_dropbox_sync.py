@@ -260,3 +260,17 @@ def test_G1_existing_group_linked_by_name_and_G3_rename_keeps_id(env):
     result = env.sync()
     assert counts(result) == {"rename_group": 1}
     assert env.fake.group("Platform").group_id == existing.group_id
+
+
+def test_U3_only_the_changed_mapped_field_is_written_and_a_second_run_changes_nothing(env):
+    env.run(manage_groups=False)
+    member = env.fake.member("jdoe@example.org")
+    member.persistent_id = "set-by-an-admin"  # not mapped: must stay as it is
+    env.dir.replace("jdoe", "sn", "Doe-Smith")
+    result = env.sync(manage_groups=False)
+    assert counts(result) == {"update_user": 1}
+    [call] = env.fake.calls_to("team/members/set_profile_v2")
+    # the fake records each call's decoded arguments beside its own bookkeeping (seq, route, outcome)
+    assert set(call) - {"seq", "route", "user", "outcome"} == {"surname"}, call
+    assert call["surname"] == "Doe-Smith"
+    assert (member.given_name, member.surname, member.persistent_id) == ("John", "Doe-Smith", "set-by-an-admin")
