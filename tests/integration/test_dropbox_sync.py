@@ -274,3 +274,16 @@ def test_U3_only_the_changed_mapped_field_is_written_and_a_second_run_changes_no
     assert set(call) - {"seq", "route", "user", "outcome"} == {"surname"}, call
     assert call["surname"] == "Doe-Smith"
     assert (member.given_name, member.surname, member.persistent_id) == ("John", "Doe-Smith", "set-by-an-admin")
+
+
+def test_U4_member_leaving_scope_is_suspended_and_unsuspended_when_back(env):
+    env.run(manage_groups=False)
+    out_of_scope = {"user_filter": "(&(objectClass=inetOrgPerson)(!(uid=bwhite)))"}
+    result = env.sync(manage_groups=False, source=out_of_scope)
+    assert counts(result) == {"disable_user": 1}
+    assert env.fake.member("bob.white@example.org").status == "suspended"
+    result = env.sync(manage_groups=False)
+    assert counts(result) == {"enable_user": 1}
+    assert env.fake.member("bob.white@example.org").status == "active"
+    assert env.fake.calls_to("team/members/unsuspend")
+    assert_safe_deprovision_calls(env.fake)
