@@ -95,6 +95,11 @@ class Policy:
     # Targets that cannot list cheaply (PingID): read every account this run instead of trusting
     # the state file's fingerprints (finds accounts changed or deleted behind the provisioner's back).
     full_verification: bool = False
+    # ... and also automatically: after this many runs since the last one (0: every run), or when
+    # the last one is older than this many seconds; None: never automatically. A state file that
+    # never saw a verification (new or lost) always gets one, which links existing accounts by key.
+    verify_every_runs: int | None = 24
+    verify_max_age: int | None = 7 * 24 * 3600
 
     def __post_init__(self) -> None:
         if self.remove_user_action not in REMOVE_USER_ACTIONS:
@@ -114,6 +119,10 @@ class Policy:
         for option in ("provision_disabled_users", "allow_empty_source", "full_verification") + CAPABILITY_SWITCHES:
             if not isinstance(getattr(self, option), bool):
                 raise ProvisioningError(f"{option}: expected a boolean, got {getattr(self, option)!r}")
+        for option in ("verify_every_runs", "verify_max_age"):
+            value = getattr(self, option)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ProvisioningError(f"{option}: expected a whole number >= 0, got {value!r}")
         if self.manage_groups is not None and not isinstance(self.manage_groups, bool):
             raise ProvisioningError(f"manage_groups: expected a boolean, got {self.manage_groups!r}")
 
@@ -226,6 +235,8 @@ class Plan:
     # Target ids of accounts matched to a source user this run (read or trusted from the state).
     matched_users: dict[str, str] = field(default_factory=dict)  # source id -> target id
     full_verification: bool = False
+    # Why this run read every account: "the target lists", "asked", "never verified", ...
+    verification_reason: str | None = None
 
     @property
     def actions(self) -> list[Action]:
@@ -471,7 +482,8 @@ class _Planner:
             self.plan.wanted_users = {
                 user.source_id: (desired_fingerprint(user), user.key, not user.disabled) for user in desired_users
             }
-        self.plan.full_verification = self.policy.full_verification or self.caps.can_list_users
+        self.plan.verification_reason = self.verification_reason()
+        self.plan.full_verification = self.plan.verification_reason is not None
         if self.plan.full_verification:
             users = list(self.connector.list_users())
             if self.caps.user_link == "state" and self.state is not None:
@@ -479,6 +491,27 @@ class _Planner:
                 self.plan.stale_user_links = sorted(set(self.state.ids("users")) - present)
             return users
         return self.read_users_by_state(desired_users)
+
+    def verification_reason(self) -> str | None:
+        """Why this run reads every account instead of trusting the state file, or None."""
+        if self.caps.can_list_users:
+            return "the target lists its accounts"
+        if self.policy.full_verification:
+            return "full_verification is set"
+        state = self.state
+        if state is None:
+            return None
+        runs = state.runs_since_full_verification
+        if runs is None:
+            return "the state file has never been verified against the target"
+        every = self.policy.verify_every_runs
+        if every is not None and runs >= every:
+            return f"{runs} runs since the last verification (verify_every_runs: {every})"
+        age = state.full_verification_age()
+        limit = self.policy.verify_max_age
+        if limit is not None and age is not None and age >= limit:
+            return f"the last verification is {int(age // 3600)} h old (verify_max_age: {limit} s)"
+        return None
 
     def read_users_by_state(self, desired_users: list[DesiredUser]) -> list[TargetUser]:
         """A target that cannot list (PingID): the state file says what each account holds.

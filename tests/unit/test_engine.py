@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from unit.memory_connector import MemoryConnector
@@ -23,7 +24,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._model import 
     ProvisioningError,
     RecordError,
 )
-from ansible_collections.idsync.provisioning.plugins.module_utils._state import OwnershipState, load_state
+from ansible_collections.idsync.provisioning.plugins.module_utils._state import OwnershipState, format_time, load_state
 
 PREFIX = "idsync:"
 
@@ -390,9 +391,18 @@ def test_U4_target_that_cannot_list_users_is_read_through_find_and_state():
     target = MemoryConnector(caps)
     gone = target.seed_user("dave")
     stranger = target.seed_user("stranger")
-    state = OwnershipState(target="memory", users={gone.id: PREFIX + "s4"})
+    # Verified one run ago: this run trusts the state file instead of listing.
+    state = OwnershipState(
+        target="memory",
+        users={gone.id: PREFIX + "s4"},
+        runs=1,
+        last_full_verification=format_time(time.time()),
+        last_full_verification_run=1,
+    )
 
     the_plan, _report = sync(target, [person("s1", "alice")], state=state)
+
+    assert the_plan.full_verification is False and the_plan.verification_reason is None
 
     assert not [call for call in target.calls if call[0] == "list_users"]
     assert ("find_user", "alice") in target.calls and ("get_user", gone.id) in target.calls
@@ -883,3 +893,37 @@ def test_union_tags_are_read_as_stone_writes_them():
     member = {"profile": {"status": {".tag": "suspended"}, "email": "a@example.com"}}
     assert split_path("profile.status[.tag]") == ["profile", "status", ".tag"]
     assert MemoryConnector().read_path(member, "profile.status[.tag]") == "suspended"
+
+
+def verified_state(runs_since: int, age: float) -> OwnershipState:
+    return OwnershipState(
+        target="memory",
+        runs=10 + runs_since,
+        last_full_verification=format_time(time.time() - age),
+        last_full_verification_run=10,
+    )
+
+
+def test_verification_comes_automatically_after_N_runs_after_max_age_and_for_a_new_state():
+    def reason(state, **policy):
+        target = MemoryConnector(NO_LIST)
+        the_plan, _report = sync(target, [], state=state, allow_empty_source=True, **policy)
+        listed = any(call[0] == "list_users" for call in target.calls)
+        assert listed is the_plan.full_verification
+        return the_plan.verification_reason
+
+    assert reason(verified_state(3, 60)) is None
+    assert "24 runs since the last verification" in reason(verified_state(24, 60))
+    assert reason(verified_state(3, 60), verify_every_runs=3).startswith("3 runs since")
+    assert reason(verified_state(24, 60), verify_every_runs=None) is None
+    assert "verify_max_age" in reason(verified_state(1, 8 * 24 * 3600))
+    assert reason(verified_state(1, 8 * 24 * 3600), verify_max_age=None) is None
+    # A new (or lost) state file: every account is read once and linked by key.
+    assert "never been verified" in reason(OwnershipState(target="memory"))
+    assert reason(verified_state(0, 0), full_verification=True) == "full_verification is set"
+
+
+def test_verify_options_refuse_what_is_not_a_whole_number():
+    for bad in (-1, "7d", True, 1.5):
+        with pytest.raises(ProvisioningError, match="verify_every_runs: expected a whole number"):
+            Policy(verify_every_runs=bad)
