@@ -56,6 +56,41 @@ def policy_argument_spec() -> dict[str, Any]:
     }
 
 
+# Targets that keep their accounts in a state file instead of listing them (PingID) add these
+# options to their connection spec; see verification_policy().
+VERIFICATION_ARGUMENT_SPEC = {
+    "full_verification": {"type": "bool", "default": False},
+    "verify_every_runs": {"type": "int", "default": 24},
+    "verify_max_age": {"type": "str", "default": "7d"},
+}
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(option: str, text: str | None) -> int | None:
+    """``"7d"``, ``"12h"``, ``"90m"``, ``"3600"`` (seconds) -> seconds; ``""``/``"never"``/None -> None."""
+    if text is None or str(text).strip().lower() in ("", "never", "none"):
+        return None
+    value = str(text).strip().lower()
+    number, unit = (value[:-1], value[-1]) if value[-1] in DURATION_UNITS else (value, "s")
+    if not number.isdigit():
+        raise ProvisioningError(
+            f"{option}: expected a number of seconds or a duration such as 12h or 7d (units s, m, h, d), got {text!r}"
+        )
+    return int(number) * DURATION_UNITS[unit]
+
+
+def verification_policy(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The verification options of a target that has them, as Policy fields."""
+    if "verify_every_runs" not in params:
+        return {}
+    every = params["verify_every_runs"]
+    return {
+        "full_verification": params["full_verification"],
+        "verify_every_runs": None if every is not None and every < 0 else every,
+        "verify_max_age": parse_duration("verify_max_age", params["verify_max_age"]),
+    }
+
+
 def sync_argument_spec(connection_spec: Mapping[str, Any]) -> dict[str, Any]:
     """Connection + source + mapping + policy: everything a ``<target>_sync`` module takes."""
     spec: dict[str, Any] = dict(connection_spec)
@@ -155,6 +190,7 @@ def run_sync(module, target: Target) -> None:
             {name: params[name] for name in policy_argument_spec() if name != "operations"}
             | operations
             | {"manage_groups": params["manage_groups"]}
+            | verification_policy(params)
         )
         user_mapping = _mapping.compile_mapping(
             _mapping.merge_mapping(default_user_mapping, params["user_mapping"]), user_key
