@@ -17,17 +17,22 @@ export PATH := $(abspath $(BIN)):$(PATH)
 all: test
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements/dev.txt requirements/runtime.txt
+# system-packages first: python-ldap (requirements/dev.txt) compiles against libldap.
+$(VENV)/.installed: requirements/dev.txt requirements/runtime.txt | system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements/dev.txt
 	touch $@
 
-# slapd and ldap-utils come from Debian; installed only when missing.
+# From Debian, installed only when one is missing: slapd and ldap-utils (the directory of the tests
+# and the demo, ldapsearch for the benchmarks), Samba's AD domain controller and 389-DS (the real
+# directories of the tests), and what python-ldap compiles with (gcc, libldap2-dev, libsasl2-dev).
+SYSTEM_PACKAGES := slapd ldap-utils samba winbind krb5-user ldb-tools 389-ds-base gcc libldap2-dev libsasl2-dev
 system-packages:
-	@if [ ! -x /usr/sbin/slapd ] || ! command -v ldapsearch >/dev/null; then \
-	  echo "installing slapd and ldap-utils"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils >/dev/null; \
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 collection:
@@ -87,7 +92,7 @@ MODULE_PYTHONS := $(wildcard $(PYENV_VERSIONS)/3.*/bin/python3.[0-9] $(PYENV_VER
 
 # $(call core_venv,<python>,<ansible-core version>,<venv dir>): that core, with the libraries of
 # requirements/dev.txt that the unit tests use (its tools tied to the pinned core left out).
-CORE_VENV_SKIP := ansible-core ansible-lint molecule ansible-builder ansible-runner antsibull-changelog ruff
+CORE_VENV_SKIP := ansible-core ansible-lint molecule ansible-builder ansible-runner antsibull-changelog ruff python-ldap
 define core_venv
 	rm -rf $(3)
 	$(1) -m venv $(3)
