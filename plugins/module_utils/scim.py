@@ -254,6 +254,9 @@ class ScimConnector(Connector):
     Authentication: ``token`` (bearer) or ``username`` + ``password`` (basic). Feature
     switches left at None follow ``/ServiceProviderConfig``; True/False force them (a service
     that announces PATCH but mishandles it can be driven with ``use_patch=False``).
+    Groups are listed with their members where the service returns them (one listing, no read
+    per group); ``exclude_members_in_list=True`` asks for lists without them
+    (``excludedAttributes=members``) and reads each group's members on its own instead.
     """
 
     def __init__(
@@ -275,7 +278,7 @@ class ScimConnector(Connector):
         use_etag: bool | None = None,
         link_attribute: bool = True,
         group_external_id: bool = True,
-        exclude_members_in_list: bool = True,
+        exclude_members_in_list: bool = False,
         remove_members_by_value: bool = False,
         users_endpoint: str = "/Users",
         groups_endpoint: str = "/Groups",
@@ -592,9 +595,19 @@ class ScimConnector(Connector):
 
     # -- groups --------------------------------------------------------------------------
     def list_groups(self) -> Iterator[TargetGroup]:
+        """Every group, with its members when the listing carries them (RFC 7643: ``members`` is
+        returned by default), so a sync reads no group on its own; see ``_groups_from``."""
         params = {"excludedAttributes": "members"} if self.exclude_members_in_list else None
-        for resource in self._list(self.groups_endpoint, params):
-            yield self.to_group(resource, members_listed=not self.exclude_members_in_list)
+        yield from self._groups_from(list(self._list(self.groups_endpoint, params)))
+
+    def _groups_from(self, resources: list[dict[str, Any]]) -> list[TargetGroup]:
+        """Groups of one listing. A service that returns members in lists shows it on every group
+        that has any; a group without the attribute then has none (RFC 7643 2.5: an empty
+        multi-valued attribute is left out). When no group of the listing carries members, the
+        service may leave them out of lists (as many do): they stay unknown and each group's
+        members are read on their own (``group_members``)."""
+        listed = not self.exclude_members_in_list and any(get_ci(r, "members") is not None for r in resources)
+        return [self.to_group(resource, members_listed=listed) for resource in resources]
 
     def find_groups(self, name: str) -> list[TargetGroup]:
         """Groups whose displayName equals ``name`` (case-insensitively); services allow several."""
@@ -603,11 +616,7 @@ class ScimConnector(Connector):
             resources = self._search(self.groups_endpoint, f"displayName eq {filter_literal(name)}", params)
         else:
             resources = list(self._list(self.groups_endpoint, params))
-        return [
-            self.to_group(r, members_listed=not self.exclude_members_in_list)
-            for r in resources
-            if str(get_ci(r, "displayName") or "").lower() == name.lower()
-        ]
+        return self._groups_from([r for r in resources if str(get_ci(r, "displayName") or "").lower() == name.lower()])
 
     def group_members(self, group: TargetGroup) -> set[str]:
         resource = self._get_resource(self.groups_endpoint, group.id, params={"attributes": "members"})

@@ -396,20 +396,47 @@ def test_adds_and_removes_share_requests_within_the_chunk(scim_server):
     assert connector.client.stats["PATCH /Groups/{id}"] == 2  # 3 ids, 2 per request
 
 
-def test_list_groups_leaves_members_out_and_fetches_them_on_demand(scim_server):
+def test_list_groups_carries_the_members_the_listing_returns(scim_server):
+    """scim2-server returns members in lists: no group is read on its own (issue 16)."""
     user = scim_server.seed_user("in-group")
     seeded = scim_server.seed_group("Sales", (user["id"],), externalId="idsync:g-sales")
-    scim_server.seed_group("Empty")
+    scim_server.seed_group("Empty")  # listed without a members attribute: it has none
     connector = connect(scim_server)
 
     groups = {group.name: group for group in connector.list_groups()}
 
     assert set(groups) == {"Sales", "Empty"}
     assert groups["Sales"].id == seeded["id"] and groups["Sales"].link == "idsync:g-sales"
+    assert groups["Sales"].members == {user["id"]} and groups["Empty"].members == set()
+    assert [g.members for g in connector.find_groups("sales")] == [{user["id"]}]
+    assert not [key for key in connector.client.stats if key.startswith("GET /Groups/")]
+
+
+def test_a_listing_without_members_leaves_them_unknown_and_each_group_is_read(scim_server):
+    user = scim_server.seed_user("in-group")
+    seeded = scim_server.seed_group("Sales", (user["id"],), externalId="idsync:g-sales")
+    scim_server.seed_group("Empty")
+    connector = connect(scim_server, exclude_members_in_list=True)  # asks for lists without members
+
+    groups = {group.name: group for group in connector.list_groups()}
+
     assert groups["Sales"].members is None and "members" not in groups["Sales"].resource
+    assert groups["Empty"].members is None
     assert connector.group_members(groups["Sales"]) == {user["id"]}
     assert connector.group_members(groups["Empty"]) == set()
     assert [g.id for g in connector.find_groups("sales")] == [seeded["id"]]
+    assert connector.client.stats["GET /Groups/{id}"] == 2
+
+
+def test_a_listing_where_no_group_has_members_reads_each_group(scim_server):
+    """No listed group carries members: the service may leave them out of lists, so they are read."""
+    seeded = scim_server.seed_group("Empty")
+    connector = connect(scim_server)
+
+    [group] = list(connector.list_groups())
+
+    assert group.members is None
+    assert connector.group_members(group) == set() and group.id == seeded["id"]
 
 
 def test_delete_group_keeps_its_users(scim_server):
