@@ -596,7 +596,8 @@ class _QuietHandler(WSGIRequestHandler):
 class FakeService:
     """A vendor fake on 127.0.0.1 (HTTPS with ``certfile``/``keyfile``), started in a thread.
 
-    Knobs tests turn: ``latency`` (seconds per request), ``rate_limit(n, per)``, ``faults``,
+    Knobs tests turn: ``latency`` (seconds per request), ``rate_limit(n, per)`` (both also
+    constructor options, off by default; the bench sets them for every fake), ``faults``,
     ``issue_token`` / ``expire_token``; what tests read: ``requests``, ``validation_errors``,
     ``requests_matching``, ``count_by_route``, ``writes``, ``snapshot``.
     """
@@ -613,7 +614,12 @@ class FakeService:
         clock: Callable[[], float] = time.monotonic,
         host: str = "127.0.0.1",
         port: int = 0,
+        latency: float = 0.0,
+        rate_limit: tuple[int, float] | None = None,
     ):
+        """``latency``: seconds every request waits before it is answered (default none);
+        ``rate_limit``: ``(requests, per_seconds)`` as ``rate_limit()`` sets it, from ``start()``
+        on (after a subclass's ``reset()`` in its constructor; default none)."""
         if validator is None:
             self.validators: list[Validator] = []
         elif isinstance(validator, Validator):
@@ -622,7 +628,7 @@ class FakeService:
             self.validators = list(validator)
         self.clock = clock
         self.lock = threading.RLock()  # guards the fake's state; handlers run holding it
-        self.latency = 0.0
+        self.latency = float(latency)
         self.faults = Faults(self)
         self.rate_limiter: RateLimit | None = None
         self.tokens: dict[str, Token] = {}
@@ -641,6 +647,7 @@ class FakeService:
         self.port = self._server.server_port
         self.scheme = "https" if certfile else "http"
         self._thread: threading.Thread | None = None
+        self._started_rate_limit = rate_limit
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -648,6 +655,8 @@ class FakeService:
         return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self) -> FakeService:
+        if self._started_rate_limit is not None and self.rate_limiter is None:
+            self.rate_limit(*self._started_rate_limit)
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
