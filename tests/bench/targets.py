@@ -19,6 +19,8 @@ is importable.
 
     python tests/bench/targets.py [--sizes 1000,5000] [--targets scim,box,dropbox] [--quick]
     BENCH_QUICK=1 python tests/bench/targets.py      # a few minutes: N=300, G=50
+    BENCH_PROFILE_DIR=/tmp/prof python tests/bench/targets.py --sizes 5000 --targets scim
+                                                     # + a cProfile of every module run
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ class Target:
     server_log: Callable[[Any], list[dict]] | None = None  # the requests the service received
 
 
+def _cursor_pages(count: int) -> int:
+    """Pages of a marker or cursor listing: a full page says "more" even when nothing follows."""
+    return count // PAGE + 1
+
+
 def _chunks(count: int, size: int = MEMBER_CHUNK) -> int:
     return math.ceil(count / size) if count else 0
 
@@ -135,7 +142,8 @@ def box_writes(counts: dict, actions: list[dict]) -> int:
 
 def box_pages(accounts: int, sizes: list[int]) -> int:
     groups = max(1, math.ceil((len(sizes) + 1) / PAGE))  # + the all-users group
-    return 1 + max(1, math.ceil(accounts / PAGE)) + groups + sum(max(1, math.ceil(n / PAGE)) for n in sizes)
+    # the users by marker (the app's service account among them), the groups and memberships by offset
+    return 1 + _cursor_pages(accounts + 1) + groups + sum(max(1, math.ceil(n / PAGE)) for n in sizes)
 
 
 def box_listing(fake: BoxFake) -> dict:
@@ -206,12 +214,9 @@ def dropbox_writes(counts: dict, actions: list[dict]) -> int:
 
 
 def dropbox_pages(accounts: int, sizes: list[int]) -> int:
-    return (
-        1
-        + max(1, math.ceil(accounts / PAGE))
-        + max(1, math.ceil(len(sizes) / PAGE))
-        + sum(max(1, math.ceil(n / PAGE)) for n in sizes)
-    )
+    # every listing is cursor-paged: the members (the team's admin among them), the groups (the
+    # system-managed one among them), each group's members
+    return 1 + _cursor_pages(accounts + 1) + _cursor_pages(len(sizes) + 1) + sum(_cursor_pages(n) for n in sizes)
 
 
 def dropbox_listing(fake: DropboxFake) -> dict:
@@ -513,7 +518,9 @@ def bench_target(
         def one(name: str, accounts: int, group_sizes: list[int]) -> Measured:
             if hasattr(service, "clear_log"):
                 service.clear_log()
-            run = playrun.sync(work / f"{target.name}-{name}", target.module, args, env)
+            profile_dir = os.environ.get("BENCH_PROFILE_DIR")  # a cProfile of each module run
+            profile = Path(profile_dir) / f"{target.name}-{directory.users}-{name}.prof" if profile_dir else None
+            run = playrun.sync(work / f"{target.name}-{name}", target.module, args, env, profile=profile)
             result = measure(target, name, run, accounts, group_sizes, service)
             result.users = directory.users
             measured.append(result)
