@@ -259,6 +259,12 @@ class ScimConnector(Connector):
     (``excludedAttributes=members``) and reads each group's members on its own instead.
     """
 
+    # RFC 7643's names of the engine's fields, for previews and reports (Connector.field_name).
+    FIELD_NAMES = {
+        "user": {"key": "userName", "enabled": "active", "link": "externalId"},
+        "group": {"name": "displayName", "link": "externalId", "members": "members"},
+    }
+
     def __init__(
         self,
         base_url: str,
