@@ -59,10 +59,33 @@ class Capabilities:
     create_batch: int = 1
 
 
+# The engine's own names of the fields it compares besides the mapped attribute paths (which are
+# the target's names already): what a connector's FIELD_NAMES renames for people.
+DEFAULT_FIELD_NAMES = {"key": "key", "enabled": "enabled", "link": "marker", "name": "name", "members": "members"}
+STATE_FILE_LINK = "marker (state file)"
+
+
 class Connector(ABC):
     """Base class of the per-target connectors."""
 
     capabilities = Capabilities()
+    # The service's own names of the engine's fields, per object type, for previews, diffs and
+    # reports: {"user": {"link": "externalId", "enabled": "active"}, "group": {...}}. A field left
+    # out keeps the engine's name (DEFAULT_FIELD_NAMES). A marker kept in the state file is always
+    # called so, whatever the service would call a marker field it does not use.
+    FIELD_NAMES: dict[str, dict[str, str]] = {}
+
+    def field_name(self, object_type: str, name: str) -> str:
+        """The name people know ``name`` by in this service (``enabled`` -> SCIM ``active``);
+        attribute paths (``name.givenName``) are the service's names already and come back as they are."""
+        if name == "link":
+            where = self.capabilities.user_link if object_type == "user" else self.capabilities.group_link
+            if where == "state":
+                return STATE_FILE_LINK
+        named = self.FIELD_NAMES.get(object_type, {}).get(name)
+        if named:
+            return named
+        return DEFAULT_FIELD_NAMES.get(name, name)
 
     # -- users ---------------------------------------------------------------------------
     @abstractmethod
