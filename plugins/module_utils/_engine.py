@@ -64,6 +64,19 @@ PHASES: tuple[tuple[str, ...], ...] = (
     ("delete_group",),
 )
 _PHASE_OF = {kind: index for index, kinds in enumerate(PHASES) for kind in kinds}
+# How many objects a refused plan lists (the message names fewer); the rest is counted.
+SHOWN = 20
+# Why an owned account or group is deprovisioned when the source does not say more of it.
+NOT_IN_SOURCE = "deleted in the directory or out of scope"
+NEW_IN_SOURCE = "new in the directory"
+DISABLED_IN_SOURCE = "disabled in the directory"
+ENABLED_IN_SOURCE = "enabled in the directory, disabled in the target"
+# The thresholds: option, the action kind it counts, the managed count it is a share of, words.
+THRESHOLD_CHECKS = (
+    ("max_deletes", "delete_user", "managed_users", "delete", "users"),
+    ("max_disables", "disable_user", "managed_users", "disable", "users"),
+    ("max_group_deletes", "delete_group", "managed_groups", "delete", "groups"),
+)
 
 
 # -- policy ------------------------------------------------------------------------------------
@@ -217,6 +230,9 @@ class Step:
     link: str | None = None  # the marker to store
     enabled: bool = True  # create_user: create enabled or disabled
     members: list[MemberRef] = field(default_factory=list)
+    # add_members / remove_members: the target user ids the group held when planned (a saved plan
+    # fingerprints them, so that a membership changed since is drift)
+    current_members: set[str] | None = None
 
 
 @dataclass
@@ -266,10 +282,17 @@ def plan(
     state: OwnershipState | None = None,
     source_errors: Iterable[RecordError] = (),
     max_workers: int = 4,
+    absent_reasons: Mapping[str, str] | None = None,
+    shown: int = SHOWN,
 ) -> Plan:
-    """Read the target and decide every write. Raises ProvisioningError (with the plan in
-    ``details`` when it got that far) on a failed read, a threshold or an empty source."""
-    planner = _Planner(connector, policy, state, max_workers)
+    """Read the target and decide every write. Raises ProvisioningError on a failed read, and
+    PlanRefused (the counts and the objects that tripped it in ``details``) on a threshold or an
+    empty source.
+
+    ``absent_reasons``: what the source knows of stable ids it no longer yields (``left scope: not
+    in group Staff``), used as the reason of their deprovisioning; others get NOT_IN_SOURCE.
+    """
+    planner = _Planner(connector, policy, state, max_workers, absent_reasons or {}, shown)
     groups = None if desired_groups is None else list(desired_groups)
     return planner.build(list(desired_users), groups, list(source_errors))
 
@@ -302,10 +325,20 @@ def _group_action(kind: str, name: str, source_id: str | None, target_id: str | 
 
 
 class _Planner:
-    def __init__(self, connector: Connector, policy: Policy, state: OwnershipState | None, max_workers: int):
+    def __init__(
+        self,
+        connector: Connector,
+        policy: Policy,
+        state: OwnershipState | None,
+        max_workers: int,
+        absent_reasons: Mapping[str, str],
+        shown: int,
+    ):
         if max_workers < 1:
             raise ProvisioningError(f"max_workers: must be at least 1, got {max_workers}")
         self.connector = connector
+        self.absent_reasons = absent_reasons
+        self.shown = shown
         self.caps = connector.capabilities
         self.policy = policy
         self.state = state
@@ -334,14 +367,13 @@ class _Planner:
         return None
 
     def user_link(self, user: TargetUser) -> str | None:
-        if self.caps.user_link == "state":
-            return self.state.marker("users", user.id) if self.state else None
-        return user.link
+        return stored_link(self.caps, self.state, "user", user)
 
     def group_link(self, group: TargetGroup) -> str | None:
-        if self.caps.group_link == "state":
-            return self.state.marker("groups", group.id) if self.state else None
-        return group.link
+        return stored_link(self.caps, self.state, "group", group)
+
+    def absent_reason(self, source_id: str | None) -> str:
+        return self.absent_reasons.get(source_id or "") or NOT_IN_SOURCE
 
     def is_protected(self, name: str | None) -> bool:
         return bool(name) and name.lower() in self.protected
@@ -456,7 +488,7 @@ class _Planner:
             self.plan_groups(desired_groups or [], target_groups, errors)
         self.plan.steps.sort(key=lambda step: _PHASE_OF.get(step.action.kind, -1))
         self.check_empty_source()
-        self.check_thresholds()
+        check_thresholds(self.plan, self.policy, self.shown)
         return self.plan
 
     def resolve_manage_groups(self, desired_groups: list[DesiredGroup] | None) -> bool:
@@ -594,7 +626,7 @@ class _Planner:
             if self.is_protected(target.key):
                 self.skip("update_user", "user", target.key, user.source_id, "the account is protected", target.id)
             elif not in_scope:
-                self.deprovision(target, user.source_id, "disabled in the directory")
+                self.deprovision(target, user.source_id, DISABLED_IN_SOURCE)
             else:
                 self.plan_existing_user(user, target, newly_linked=False)
 
@@ -627,7 +659,7 @@ class _Planner:
                 why = f"another account carries the same marker {self.marker(source_id)!r}"
                 self.refuse("link_user", "user", target.key, source_id, why, target.id)
             elif source_id is not None:
-                self.deprovision(target, source_id, "no longer in the directory or out of scope")
+                self.deprovision(target, source_id, self.absent_reason(source_id))
             elif policy.ownership == "authoritative":
                 self.deprovision(target, None, "not in the source (authoritative mode)")
 
@@ -640,6 +672,7 @@ class _Planner:
         marker = self.marker(desired.source_id)
         if newly_linked:
             # One write sets the marker and the changed attributes together.
+            reason = f"an account with the same {self.connector.field_name('user', 'key')} exists"
             action = _user_action(
                 "link_user",
                 desired.key,
@@ -648,6 +681,7 @@ class _Planner:
                 before=redact_secret_paths({"link": self.user_link(target), **before}),
                 after=redact_secret_paths({"link": marker, **changes}),
                 changes=redact_secret_paths(changes),
+                reason="; ".join([reason] + ([changed_reason(changes)] if changes else [])),
             )
             self.add(action, user=target, changes=changes, link=marker)
         elif changes:
@@ -659,6 +693,7 @@ class _Planner:
                 before=redact_secret_paths(before),
                 after=redact_secret_paths(changes),
                 changes=redact_secret_paths(changes),
+                reason=changed_reason(changes),
             )
             self.add(action, user=target, changes=changes)
         wanted_enabled = not desired.disabled
@@ -670,7 +705,7 @@ class _Planner:
                 target.id,
                 before={"enabled": target.enabled},
                 after={"enabled": wanted_enabled},
-                reason="enabled in the directory" if wanted_enabled else "disabled in the directory",
+                reason=ENABLED_IN_SOURCE if wanted_enabled else DISABLED_IN_SOURCE,
             )
             self.add(action, user=target)
         self.member_refs[desired.source_id] = MemberRef(name=desired.key, target_id=target.id)
@@ -696,7 +731,8 @@ class _Planner:
         attrs = {path: value for path, value in desired.attrs.items() if not is_empty(value)}
         enabled = not desired.disabled
         after = redact_secret_paths({**attrs, "enabled": enabled})
-        action = _user_action("create_user", desired.key, desired.source_id, before={}, after=after)
+        reason = NEW_IN_SOURCE if enabled else f"{NEW_IN_SOURCE}, disabled there (provision_disabled_users)"
+        action = _user_action("create_user", desired.key, desired.source_id, before={}, after=after, reason=reason)
         self.add(action, changes=attrs, link=self.marker(desired.source_id), enabled=enabled)
         self.member_refs[desired.source_id] = MemberRef(name=desired.key, source_id=desired.source_id)
 
@@ -747,7 +783,14 @@ class _Planner:
                 change = {"name": group.name}
                 before = {"name": target.name}
                 action = _group_action(
-                    "rename_group", group.name, group.source_id, target.id, before=before, after=change, changes=change
+                    "rename_group",
+                    group.name,
+                    group.source_id,
+                    target.id,
+                    before=before,
+                    after=change,
+                    changes=change,
+                    reason=f"renamed in the directory (was {target.name})",
                 )
                 self.add(action, group=target, group_source_id=group.source_id, changes=change)
             kept.append((group, target))
@@ -763,15 +806,27 @@ class _Planner:
             if match.verdict == "create":
                 if policy.create_groups:
                     action = _group_action(
-                        "create_group", group.name, group.source_id, before={}, after={"name": group.name}
+                        "create_group",
+                        group.name,
+                        group.source_id,
+                        before={},
+                        after={"name": group.name},
+                        reason=NEW_IN_SOURCE,
                     )
                     self.add(action, group_source_id=group.source_id, link=marker)
                     kept.append((group, None))
             elif match.verdict == "link":
                 claimed.add(match.target.id)
                 before, after = {"link": self.group_link(match.target)}, {"link": marker}
+                reason = f"a group with the same {self.connector.field_name('group', 'name')} exists"
                 action = _group_action(
-                    "link_group", group.name, group.source_id, match.target.id, before=before, after=after
+                    "link_group",
+                    group.name,
+                    group.source_id,
+                    match.target.id,
+                    before=before,
+                    after=after,
+                    reason=reason,
                 )
                 self.add(action, group=match.target, group_source_id=group.source_id, link=marker)
                 kept.append((group, match.target))
@@ -788,7 +843,7 @@ class _Planner:
                 why = f"another group carries the same marker {self.marker(source_id)!r}"
                 self.refuse("link_group", "group", target.name, source_id, why, target.id)
             elif source_id is not None:
-                self.delete_group(target, source_id, "no longer in the directory or out of scope")
+                self.delete_group(target, source_id, self.absent_reason(source_id))
             elif policy.ownership == "authoritative":
                 self.delete_group(target, None, "not in the source (authoritative mode)")
 
@@ -826,6 +881,7 @@ class _Planner:
                 for user_id in sorted(current - wanted_ids - self.keep_member_ids)
             ]
             group_id = target.id if target is not None else None
+            held = None if target is None else current
             if to_add:
                 names = [ref.name for ref in to_add]
                 action = _group_action(
@@ -836,8 +892,9 @@ class _Planner:
                     before={},
                     after={"members": names},
                     members=names,
+                    reason="members of the directory group, not of the target group",
                 )
-                self.add(action, group=target, group_source_id=group.source_id, members=to_add)
+                self.add(action, group=target, group_source_id=group.source_id, members=to_add, current_members=held)
             if to_remove:
                 names = [ref.name for ref in to_remove]
                 action = _group_action(
@@ -848,8 +905,9 @@ class _Planner:
                     before={"members": names},
                     after={},
                     members=names,
+                    reason="members of the target group, not of the directory group (or out of scope)",
                 )
-                self.add(action, group=target, group_source_id=group.source_id, members=to_remove)
+                self.add(action, group=target, group_source_id=group.source_id, members=to_remove, current_members=held)
 
     def user_name(self, user_id: str) -> str:
         user = self.user_by_id.get(user_id)
@@ -859,28 +917,84 @@ class _Planner:
     def check_empty_source(self) -> None:
         # An empty answer is more often a wrong base DN or filter than an empty company.
         if self.empty_sources and not self.policy.allow_empty_source:
-            raise ProvisioningError(
+            raise PlanRefused(
                 "; ".join(self.empty_sources) + ": refusing to deprovision them all (set allow_empty_source"
-                " to allow it); nothing was written",
-                details=self.plan.as_dict(),
+                " to allow it)",
+                self.plan,
+                ("disable_user", "delete_user", "delete_group"),
+                self.shown,
             )
 
-    def check_thresholds(self) -> None:
-        counts = self.plan.counts()
-        checks = (
-            ("max_deletes", counts.get("delete_user", 0), self.plan.managed_users, "delete", "users"),
-            ("max_disables", counts.get("disable_user", 0), self.plan.managed_users, "disable", "users"),
-            ("max_group_deletes", counts.get("delete_group", 0), self.plan.managed_groups, "delete", "groups"),
-        )
-        for option, planned, managed, verb, noun in checks:
-            value = getattr(self.policy, option)
-            allowed = threshold_allows(option, value, managed)
-            if allowed is not None and planned > allowed:
-                raise ProvisioningError(
-                    f"the plan would {verb} {planned} {noun} of {managed} managed, more than {option}={value}"
-                    f" allows ({allowed}); nothing was written",
-                    details=self.plan.as_dict(),
-                )
+
+class PlanRefused(ProvisioningError):
+    """A plan refused as a whole before any write (a threshold, the empty-source guard).
+
+    The message reads on one line: why, the plan's counts, the first objects that tripped it and
+    how many more; ``details`` holds the counts and the first ``shown`` of those objects, never
+    the whole plan (a mass deprovision of 100k accounts would print it all).
+    """
+
+    def __init__(self, why: str, plan: Plan, kinds: Sequence[str], shown: int = SHOWN, named: int = 5):
+        tripped = [step.action for step in plan.pending() if step.action.kind in kinds]
+        counts = plan.counts()
+        summary = ", ".join(f"{count} {kind}" for kind, count in _ordered_counts(counts))
+        listed = ", ".join(_named(action) for action in tripped[:named])
+        more = f" and {len(tripped) - named} more" if len(tripped) > named else ""
+        message = f"{why}; nothing was written. The plan: {summary or 'no changes'}."
+        if tripped:
+            message += f" Tripped by: {listed}{more} (plan.actions lists the first {min(shown, len(tripped))})."
+        details = {
+            "counts": counts,
+            "managed_users": plan.managed_users,
+            "managed_groups": plan.managed_groups,
+            "actions": [_compact(action) for action in tripped[: max(0, shown)]],
+            "more": max(0, len(tripped) - max(0, shown)),
+        }
+        super().__init__(message, details=details)
+        self.plan = plan
+        self.kinds = tuple(kinds)
+
+
+def check_thresholds(plan: Plan, policy: Policy, shown: int = SHOWN) -> None:
+    """Refuse (PlanRefused) a plan that deprovisions more than a threshold allows."""
+    counts = plan.counts()
+    for option, kind, base, verb, noun in THRESHOLD_CHECKS:
+        value = getattr(policy, option)
+        managed = getattr(plan, base)
+        planned = counts.get(kind, 0)
+        allowed = threshold_allows(option, value, managed)
+        if allowed is not None and planned > allowed:
+            why = f"the plan would {verb} {planned} {noun} of {managed} managed, more than {option}={value} allows ({allowed})"
+            raise PlanRefused(why, plan, (kind,), shown)
+
+
+def _ordered_counts(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Counts in the order apply() runs the kinds."""
+    return sorted(counts.items(), key=lambda item: (_PHASE_OF.get(item[0], len(PHASES)), item[0]))
+
+
+def _named(action: Action) -> str:
+    return f"{action.name} ({action.reason})" if action.reason else action.name
+
+
+def _compact(action: Action) -> dict[str, Any]:
+    keys = ("kind", "object_type", "name", "reason", "target_id", "source_id")
+    return {key: getattr(action, key) for key in keys if getattr(action, key) is not None}
+
+
+def changed_reason(changes: Mapping[str, Any]) -> str:
+    """``attribute title changed`` / ``attributes title, mail changed`` (the target's paths)."""
+    paths = list(changes)
+    noun = "attribute" if len(paths) == 1 else "attributes"
+    return f"{noun} {', '.join(paths)} changed"
+
+
+def stored_link(caps: Any, state: OwnershipState | None, object_type: str, obj: TargetUser | TargetGroup) -> str | None:
+    """The ownership marker of a target object: kept by the target, or by the state file."""
+    where = caps.user_link if object_type == "user" else caps.group_link
+    if where == "state":
+        return state.marker(object_type + "s", obj.id) if state else None
+    return obj.link
 
 
 # -- apply -------------------------------------------------------------------------------------

@@ -265,7 +265,7 @@ def test_U4_deleted_source_user_is_disabled():
     assert target.users[gone.id].enabled is False
     assert gone.id in target.users, "disable is the default, nothing deleted"
     disable = next(action for action in the_plan.actions if action.kind == "disable_user")
-    assert disable.reason == "no longer in the directory or out of scope"
+    assert disable.reason == "deleted in the directory or out of scope"
     assert report.counts == {"create_user": 1, "disable_user": 1}
 
 
