@@ -12,7 +12,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-TARGETS = ("box", "dropbox", "scim")
+TARGETS = ("box", "dropbox", "pingid", "scim")
 
 
 class ActionModule(ActionBase):

@@ -6,8 +6,8 @@
 Private to this collection: the names here may change without notice.
 
 * ``Target``: one description per target (its name, how module params become a connector, its
-  connection options, its user key and default mapping). Modules hand it to the runner; nothing
-  else turns params into a connector.
+  connection options, its user key and default mapping, the extra options of its sync module).
+  Modules hand it to the runner; nothing else turns params into a connector.
 * ``connection_argument_spec`` / ``http_client``: the connection options every target shares
   (API URL, token URL where separate, TLS, timeout, proxy; documented by the
   ``idsync.provisioning.connection`` doc fragment) and the HttpClient built from them.
@@ -43,6 +43,9 @@ class Target:
     connection_spec: Callable[[], dict[str, Any]]  # its connection options (argument spec)
     user_key: str  # the target attribute that is the user's key (userName, login, email)
     default_user_mapping: Mapping[str, str] = field(default_factory=dict)
+    # Options its ``<target>_sync`` module takes besides the shared sync options (argument spec),
+    # for example PingID's verification options; the per-object modules do not take them.
+    sync_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 # -- connection options ----------------------------------------------------------------------

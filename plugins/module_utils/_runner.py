@@ -57,7 +57,7 @@ def policy_argument_spec() -> dict[str, Any]:
 
 
 # Targets that keep their accounts in a state file instead of listing them (PingID) add these
-# options to their connection spec; see verification_policy().
+# options to their sync module (``Target.sync_options``); see verification_policy().
 VERIFICATION_ARGUMENT_SPEC = {
     "full_verification": {"type": "bool", "default": False},
     "verify_every_runs": {"type": "int", "default": 24},
@@ -173,10 +173,13 @@ def _masked_exit(exit_function: Callable[..., Any], masker: _secrets.SecretMaske
 
 
 def sync_module(target: Target) -> Any:
-    """The AnsibleModule of ``<target>_sync``: its connection options and every sync option."""
+    """The AnsibleModule of ``<target>_sync``: its connection options, every sync option and the
+    target's own sync options (``Target.sync_options``: PingID's verification options)."""
     from ansible.module_utils.basic import AnsibleModule
 
-    return AnsibleModule(argument_spec=sync_argument_spec(target.connection_spec()), **SYNC_MODULE_KWARGS)
+    spec = sync_argument_spec(target.connection_spec())
+    spec.update(target.sync_options)
+    return AnsibleModule(argument_spec=spec, **SYNC_MODULE_KWARGS)
 
 
 def run_sync(module, target: Target) -> None:
@@ -241,6 +244,9 @@ def run_sync(module, target: Target) -> None:
             "report": report_data,
             "requests": _request_stats(connector),
         }
+        if not caps.can_list_users:
+            # A target read through the state file: say whether this run read every account, and why.
+            result["verification"] = {"full": plan.full_verification, "reason": plan.verification_reason}
         if module._diff:
             result["diff"] = [_readable(entry) for entry in diff]
         if report.failed:

@@ -24,7 +24,7 @@ options:
     description: The target whose C(<target>_sync) module runs.
     type: str
     required: true
-    choices: [box, dropbox, scim]
+    choices: [box, dropbox, pingid, scim]
   connection:
     description: The target module's connection options (for V(scim) C(url), C(token), ...).
     type: dict
