@@ -129,6 +129,7 @@ class SambaAD(LdapAdmin):
         self.pid: int | None = None
         self._proc: subprocess.Popen | None = None
         self._lock_handle = None
+        self._previous_holder = ""
         self.timings: dict[str, float] = {}
 
     def __repr__(self) -> str:
@@ -147,11 +148,19 @@ class SambaAD(LdapAdmin):
 
     def _check_ports(self) -> None:
         for port in (LDAP_PORT, LDAPS_PORT):
-            if _port_answers(port):
+            if not _port_answers(port):
+                continue
+            left = _samba_left_behind(self._previous_holder)
+            if left:
                 raise SambaError(
-                    f"127.0.0.1:{port} is already in use by another program (not a Samba of these tests, "
-                    f"which would hold {LOCK_PATH}); Samba's AD DC needs ports 389 and 636: stop that program"
+                    f"127.0.0.1:{port} is held by the Samba of an earlier test run that did not stop it "
+                    f"({self._previous_holder}): end it by its pid (kill -- -{left} ends its process group)"
                 )
+            raise SambaError(
+                f"127.0.0.1:{port} is already in use by another program (not a Samba of these tests, which would "
+                f"hold {LOCK_PATH}); Samba's AD DC needs ports 389 and 636: stop that program "
+                f"(ss -ltnp 'sport = :{port}' names it)"
+            )
 
     def _lock(self) -> None:
         handle = open(LOCK_PATH, "a+")  # noqa: SIM115 - held open for the server's lifetime
@@ -171,10 +180,18 @@ class SambaAD(LdapAdmin):
                     ) from None
                 time.sleep(0.2)
         handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}, {self.workdir}\n")
-        handle.flush()
+        # what a run that was killed left here: its Samba may still hold the ports (see _check_ports)
+        self._previous_holder = handle.read().strip()
         self._lock_handle = handle
+        self._record_holder()
+
+    def _record_holder(self) -> None:
+        """The lock file says who holds it: this process, its work dir and, once started, samba's pid."""
+        handle = self._lock_handle
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, samba {self.pid or '-'}, {self.workdir}\n")
+        handle.flush()
 
     def _unlock(self) -> None:
         handle, self._lock_handle = self._lock_handle, None
@@ -218,6 +235,7 @@ class SambaAD(LdapAdmin):
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
             )
         self.pid = self._proc.pid
+        self._record_holder()
 
         def ready() -> bool:
             if self._proc.poll() is not None:
@@ -328,6 +346,18 @@ def escape_rdn(value: str) -> str:
     if escaped.startswith((" ", "#")):
         escaped = "\\" + escaped
     return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
+
+
+def _samba_left_behind(holder: str) -> int | None:
+    """The samba pid a lock file's text names, if that process is still a running samba."""
+    found = re.search(r"samba (\d+)", holder or "")
+    if not found:
+        return None
+    pid = int(found.group(1))
+    try:
+        return pid if os.readlink(f"/proc/{pid}/exe").endswith("/samba") else None
+    except OSError:
+        return None
 
 
 def _group_alive(pgid: int) -> bool:
