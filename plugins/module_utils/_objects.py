@@ -340,8 +340,8 @@ def run_user_info(module, connector_factory: ConnectorFactory, key_option: str =
             user = connector.find_user(key)
             users = [user] if user is not None else []
             return {"changed": False, "user": user_view(user), "users": [user_view(u) for u in users]}
-        if not connector.capabilities.can_list_users:
-            raise ProvisioningError(f"{key_option}: required, this service cannot list its users")
+        # Every connector lists (list_users is part of the contract); where it is not cheap (PingID's
+        # organisation report job) one listing for a module asked for everyone is still the cheap way.
         found: Iterable[TargetUser] = connector.list_users()
         if limit is not None:
             found = itertools.islice(found, limit)

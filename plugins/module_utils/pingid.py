@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
 import json
 import re
 import time
@@ -37,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ansible_collections.idsync.provisioning.plugins.module_utils import _kit, _objects
+from ansible_collections.idsync.provisioning.plugins.module_utils import _kit
 from ansible_collections.idsync.provisioning.plugins.module_utils._connector import Capabilities, Connector
 from ansible_collections.idsync.provisioning.plugins.module_utils._http import HttpClient
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import (
@@ -45,7 +44,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._model import 
     TargetUser,
     is_empty,
 )
-from ansible_collections.idsync.provisioning.plugins.module_utils._runner import VERIFICATION_ARGUMENT_SPEC, _guarded
+from ansible_collections.idsync.provisioning.plugins.module_utils._runner import VERIFICATION_ARGUMENT_SPEC
 
 try:
     import jwt
@@ -630,23 +629,3 @@ TARGET = _kit.Target(
     # The report job is the only way to read every user: how often pingid_sync runs one.
     sync_options=VERIFICATION_ARGUMENT_SPEC,
 )
-
-
-def run_user_info(module, key_option: str = "user_name") -> None:
-    """``pingid_user_info``: one user by name (GetUserDetails), or every user from the organisation
-    report, which is PingID's only listing (the generic info run refuses a target that cannot list
-    cheaply; for a module run asked for everyone, one report job is the cheap way)."""
-    if module.params.get(key_option) is not None:
-        _objects.run_user_info(module, TARGET.build, key_option=key_option)
-        return
-
-    def work() -> dict[str, Any]:
-        limit = module.params.get("limit")
-        if limit is not None and limit < 1:
-            raise ProvisioningError(f"limit: must be at least 1, got {limit}")
-        users: Iterator[TargetUser] = TARGET.build(module.params).list_users()
-        if limit is not None:
-            users = itertools.islice(users, limit)
-        return {"changed": False, "users": [_objects.user_view(user) for user in users]}
-
-    _guarded(module, work, needs=("requests",))

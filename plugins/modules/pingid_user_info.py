@@ -112,7 +112,7 @@ details:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.idsync.provisioning.plugins.module_utils import pingid
-from ansible_collections.idsync.provisioning.plugins.module_utils._objects import user_info_argument_spec
+from ansible_collections.idsync.provisioning.plugins.module_utils._objects import run_user_info, user_info_argument_spec
 
 KEY_OPTION = "user_name"
 
@@ -121,7 +121,7 @@ def main():
     argument_spec = pingid.connection_argument_spec()
     argument_spec.update(user_info_argument_spec(key_option=KEY_OPTION))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    pingid.run_user_info(module, key_option=KEY_OPTION)
+    run_user_info(module, pingid.TARGET.build, key_option=KEY_OPTION)
 
 
 if __name__ == "__main__":
