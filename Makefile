@@ -179,7 +179,16 @@ unit: venv collection
 integration: venv system-packages collection
 	$(call pytest,$(VENV),-q -n 2 --dist loadfile tests/integration tests/contract)
 
-bench: venv system-packages collection
+# make bench: the directory reader against ldapsearch, ldap3 and python-ldap at BENCH_LDAP_SIZES
+# entries (tests/bench/ldap_bench.py; BENCH_LDAP_SIZES=10000 for a quick look, about a minute),
+# then the sync bench (tests/bench/run.py, targets.py). The plots need requirements/bench.txt.
+BENCH_LDAP_SIZES ?= 10000,50000,100000
+export BENCH_LDAP_SIZES
+$(VENV)/.bench-installed: requirements/bench.txt | venv
+	$(BIN)/pip install --quiet -r requirements/bench.txt
+	touch $@
+
+bench: venv system-packages collection $(VENV)/.bench-installed
 	$(BIN)/python tests/bench/run.py
 
 TARBALL := $(BUILD)/dist/idsync-provisioning-$(shell sed -n 's/^version: *//p' galaxy.yml).tar.gz

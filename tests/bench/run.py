@@ -134,6 +134,9 @@ def main() -> int:
     parser.add_argument("--scim-users", type=int, default=int(os.environ.get("BENCH_SCIM_USERS", 5000)))
     parser.add_argument("--out", default=str(REPO_ROOT / ".build" / "bench" / "results.json"))
     args = parser.parse_args()
+    from bench import ldap_bench  # the reader against ldapsearch, ldap3 and python-ldap (issue 13)
+
+    ldap_bench.main([])
     results: dict = {"users": args.users, "scim_users": args.scim_users}
 
     with tempfile.TemporaryDirectory(prefix="idsync-bench-") as workdir:
