@@ -475,7 +475,7 @@ PEOPLE_LAYOUT = {
     "ddisabled": (STAFF, "Dana", "Disabled", True),
     "rkhan": (REMOTE, "Rosa", "Khan", False),
 }
-BULK_SIZE = 12  # members of Bulk Team: more than a small range size, so ranged reads take several rounds
+BULK_SIZE = 25  # members of Bulk Team: ranged reads of 10 take three rounds (0-9, 10-19, 20-*)
 # group -> (user members by sAMAccountName, group members by name); Auditors > Finance > Accounting
 GROUPS_LAYOUT = {
     "Accounting": (["jsmith", "mlopez"], []),
@@ -485,7 +485,7 @@ GROUPS_LAYOUT = {
 
 
 def populate(ad: SambaAD) -> dict[str, str]:
-    """Write the test domain (OUs, people, nested groups, a 12-member group); returns name -> DN."""
+    """Write the test domain (OUs, people, nested groups, a 25-member group); returns name -> DN."""
     dns: dict[str, str] = {}
     for ou in (CORP, PEOPLE, STAFF, REMOTE, GROUPS, BULK):
         ad.add_ou(ou)
