@@ -50,6 +50,8 @@ def plot(results: list[dict], path: Path) -> str | None:
         axis.set_title(title)
         axis.set_xlabel("entries (people)")
         axis.set_ylabel(unit)
+        axis.set_xlim(left=0)
+        axis.set_ylim(bottom=0)
         axis.grid(True, alpha=0.3)
     seconds_axis.legend(fontsize=7)
     figure.tight_layout()

@@ -66,6 +66,21 @@ def test_verdicts_judge_the_largest_size_and_the_peak_memory():
     json.dumps(verdicts)  # the JSON document carries them
 
 
+def test_cpu_ratios_count_the_client_and_slapd():
+    rows = result(100000)["rows"]
+    rows["ldapsearch"] = dict(rows["ldapsearch"], cpu_s=0.5, server_cpu_s=1.5)
+    rows["reader-python-ldap"] = dict(rows["reader-python-ldap"], cpu_s=3.0, server_cpu_s=1.0)
+    assert ldap_bench.cost(rows["ldapsearch"]) == 2.0
+    assert ldap_bench.ratios(rows, ldap_bench.cost)["reader-python-ldap / ldapsearch"] == 2.0
+    measured = dict(result(100000), rows=rows, cpu_ratios=ldap_bench.ratios(rows, ldap_bench.cost))
+    measured["ratios"] = ldap_bench.ratios(rows)
+    assert ldap_bench.verdicts([measured])[0].startswith(
+        "python-ldap reader within 3x of ldapsearch (at 100k): 6.00x (CPU 2.00x) at N=100000"
+    )
+    line = next(text for text in ldap_bench.format_table(measured).splitlines() if "backend python-ldap" in text)
+    assert "6.00x" in line and "2.00x" in line
+
+
 def test_plot_series_are_ordered_by_size_and_skip_what_was_not_measured():
     results = [result(50000), result(10000, **{"reader-python-ldap": MISSING}), result(100000)]
     assert plot_ldap.series(results, "ldap3", "seconds") == ([10000, 50000, 100000], [20.0, 20.0, 20.0])
