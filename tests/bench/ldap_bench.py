@@ -23,6 +23,7 @@ memory against N, matplotlib from requirements/bench.txt).
     python tests/bench/ldap_bench.py [--sizes 10000,50000,100000] [--repeat 1] [--profile]
     BENCH_LDAP_SIZES=10000 python tests/bench/ldap_bench.py          # about a minute
     python tests/bench/ldap_bench.py --sizes 50000 --profile          # + a cProfile of each Python row
+    python tests/bench/ldap_bench.py --sizes 10000 --rows ldap3,reader-ldap3 --commit HEAD
 
 ``--profile`` runs each Python row a second time under cProfile (those seconds are not in the
 table) and writes ``.build/bench/ldap-profile-<row>-<N>.txt``, the top functions by own time.
@@ -276,7 +277,9 @@ def measure_python(spec: dict) -> dict:
     return result
 
 
-def bench_size(users: int, work: Path, collections: str, repeat: int = 1, profile: Path | None = None) -> dict:
+def bench_size(
+    users: int, work: Path, collections: str, repeat: int = 1, profile: Path | None = None, only: set | None = None
+) -> dict:
     """Load N people (and the 500 groups) into a new slapd and measure every row there."""
     from bench.directory import GROUPS as GROUPS_DN
     from bench.directory import PEOPLE, BenchDirectory
@@ -291,6 +294,8 @@ def bench_size(users: int, work: Path, collections: str, repeat: int = 1, profil
         ldif.unlink()
         for attempt in range(repeat):
             for key, _label, kind, backend in ROWS:
+                if only and key not in only:
+                    continue
                 groups = GROUPS_DN if key.endswith("+groups") else None
                 server_before = server_cpu_s(ldap.pid)
                 if kind == "ldapsearch":
@@ -452,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_LDAP_REPEAT", 1)))
     parser.add_argument("--profile", action="store_true", default=bool(os.environ.get("BENCH_LDAP_PROFILE")))
     parser.add_argument("--collections", default=os.environ.get("BENCH_COLLECTIONS") or str(DEFAULT_COLLECTIONS))
+    parser.add_argument(
+        "--rows", help=f"comma-separated rows to measure (default all: {', '.join(r[0] for r in ROWS)})"
+    )
     parser.add_argument("--commit", help="measure the collection of this commit (git archive), not the checkout")
     parser.add_argument("--out-dir", default=str(OUT_DIR))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -461,6 +469,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if str(REPO_ROOT / "tests") not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / "tests"))
+    only = {r for r in (args.rows or "").split(",") if r}
+    unknown = only - {r[0] for r in ROWS}
+    if unknown:
+        parser.error(f"unknown rows {sorted(unknown)}")
     sizes = [int(n) for n in args.sizes.split(",") if n.strip()]
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -473,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"directory reader bench: N={args.sizes}, the reader of {measured}", flush=True)
         for users in sizes:
             results.append(
-                bench_size(users, Path(workdir), collections, args.repeat, out_dir if args.profile else None)
+                bench_size(users, Path(workdir), collections, args.repeat, out_dir if args.profile else None, only)
             )
             print("\n" + format_table(results[-1]) + "\n", flush=True)
     summary = verdicts(results)

@@ -13,13 +13,20 @@ from pathlib import Path
 
 
 def series(results: list[dict], key: str, field: str) -> tuple[list[int], list[float]]:
-    """(N, value) of one row over every size where it was measured, in order of N."""
+    """(N, value) of one row over every size where it was measured, in order of N; the field
+    ``cost`` is the CPU seconds of the client and of slapd together."""
     points = sorted(
-        (result["users"], result["rows"][key][field])
+        (result["users"], _value(result["rows"][key], field))
         for result in results
         if result["rows"].get(key, {}).get("available")
     )
     return [n for n, _value in points], [value for _n, value in points]
+
+
+def _value(row: dict, field: str) -> float:
+    if field == "cost":
+        return row.get("cpu_s", 0.0) + row.get("server_cpu_s", 0.0)
+    return row[field]
 
 
 def plot(results: list[dict], path: Path) -> str | None:
@@ -32,7 +39,7 @@ def plot(results: list[dict], path: Path) -> str | None:
         return None
     from bench.ldap_bench import ROWS
 
-    figure, (seconds_axis, memory_axis) = plt.subplots(1, 2, figsize=(13, 4.8))
+    figure, (seconds_axis, cpu_axis, memory_axis) = plt.subplots(1, 3, figsize=(18, 4.8))
     for key, label, kind, _backend in ROWS:
         style = {"ldapsearch": ":", "floor": "--", "reader": "-"}[kind]
         marker = "s" if key.endswith("+groups") else "o"
@@ -40,11 +47,14 @@ def plot(results: list[dict], path: Path) -> str | None:
         if not sizes:
             continue
         (line,) = seconds_axis.plot(sizes, seconds, linestyle=style, marker=marker, label=label)
+        sizes, costs = series(results, key, "cost")
+        cpu_axis.plot(sizes, costs, linestyle=style, marker=marker, color=line.get_color(), label=label)
         sizes, peaks = series(results, key, "peak_rss_mb")
         memory_axis.plot(sizes, peaks, linestyle=style, marker=marker, color=line.get_color(), label=label)
     memory_axis.axhline(500, color="red", linewidth=0.8, label="target: 500 MB")
     for axis, title, unit in (
-        (seconds_axis, "read time (paged, 1,000 a page)", "seconds"),
+        (seconds_axis, "read time (wall, paged, 1,000 a page)", "seconds"),
+        (cpu_axis, "CPU of the read (client + slapd)", "CPU seconds"),
         (memory_axis, "peak RSS of the reading process", "MiB"),
     ):
         axis.set_title(title)

@@ -85,6 +85,8 @@ def test_plot_series_are_ordered_by_size_and_skip_what_was_not_measured():
     results = [result(50000), result(10000, **{"reader-python-ldap": MISSING}), result(100000)]
     assert plot_ldap.series(results, "ldap3", "seconds") == ([10000, 50000, 100000], [20.0, 20.0, 20.0])
     assert plot_ldap.series(results, "reader-python-ldap", "peak_rss_mb") == ([50000, 100000], [380, 380])
+    results[0]["rows"]["ldap3"] = dict(results[0]["rows"]["ldap3"], server_cpu_s=1.5)
+    assert plot_ldap.series(results, "ldap3", "cost") == ([10000, 50000, 100000], [20.0, 21.5, 20.0])
 
 
 def test_the_floors_read_every_entry_the_reader_reads(slapd):
