@@ -11,7 +11,7 @@ Secrets are masked in two ways, always before any text is cut to a length limit:
 
 * by value: every secret the run knows (module ``no_log`` values, tokens obtained at run time,
   passwords) in every form it takes on the wire (raw, base64 of ``user:password`` and of the
-  value, URL-encoded, JSON-escaped), and any run of 8 or more characters of such a form, so a
+  value, URL-encoded, JSON-escaped, HTML-escaped), and any run of 8 or more characters of such a form, so a
   secret cut by someone else's limit is still masked;
 * by pattern: the whole value of an ``Authorization`` header of any scheme, ``Bearer``/``Basic``
   credentials, JWS/JWT compact tokens, secret-named form fields and JSON members, PEM private
@@ -24,6 +24,7 @@ HTTP layer, the token sources and the module runner register into it and mask th
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import threading
@@ -69,6 +70,10 @@ def wire_forms(value: str) -> set[str]:
         json.dumps(value, ensure_ascii=False)[1:-1],
         base64.b64encode(raw).decode("ascii").rstrip("="),
         base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
+        # an HTML error page (a debug page, a gateway) shows an echoed request escaped
+        html.escape(value),
+        html.escape(value, quote=False),
+        html.escape(value).replace("&#x27;", "&#39;"),
     }
     return {form for form in forms if form}
 
