@@ -145,9 +145,67 @@ options:
         description: Delete managed groups that left the source.
         type: bool
         default: true
+  save_plan:
+    description:
+      - In check mode, write the plan to this path for someone to review and approve, then apply it
+        with O(apply_plan). JSON, mode 0600, written atomically.
+      - The file holds every action, and for every object the plan would touch what was read of it in
+        the directory and in the target (the mapped values, with a fingerprint of each), the collection
+        version, the target, the options the plan was decided under and the time. It never holds a
+        secret (no_log values, mapped attributes such as C(password)).
+      - Only in check mode; a run that writes fails when it is set. Exclusive with O(apply_plan).
+      - Render it for a change ticket with M(idsync.provisioning.plan_render) (Markdown, CSV).
+    type: path
+  apply_plan:
+    description:
+      - Apply exactly the plan saved by a preview with O(save_plan), and nothing else.
+      - The run re-reads what the plan touches (the directory, and each target object by id or key, or
+        one listing where that is cheaper) and compares it with what the plan read. When anything
+        changed since (drift), nothing is written and the task fails, listing what drifted (C(drift)),
+        unless O(skip_drifted) is set.
+      - Refused before any read when the plan is older than O(max_plan_age), was made for another target,
+        with other options (mapping, policy, source scope; thresholds are checked again), or was changed
+        after it was made.
+      - Objects that are not in the plan (a user added to the directory since) are left for the next run.
+      - In check mode, the drift check runs and nothing is written.
+    type: path
+  max_plan_age:
+    description:
+      - How old a plan O(apply_plan) still applies, as seconds or a duration (V(90m), V(24h), V(7d)); V(never) for no limit.
+    type: str
+    default: 24h
+  skip_drifted:
+    description:
+      - With O(apply_plan), apply the actions whose objects did not drift and leave out the others
+        (listed in C(drift) and in a warning), instead of writing nothing.
+      - A member change for a user whose creation is left out is left out too.
+    type: bool
+    default: false
+  preview_limit:
+    description:
+      - How many objects per action the preview (C(preview), C(--diff)) and a refused plan's message
+        show; the counts always cover all. V(0) shows every object.
+      - The report (C(report)) and a saved plan always hold every action.
+    type: int
+    default: 20
+  report_file:
+    description:
+      - Write a report of the run to this path, mode 0600. It holds the start and end time, duration, collection
+        version, source and target, counts, every action with its result and the target's field
+        names, failures with the service's message; why the run stopped, when it stopped before any
+        write (a threshold, drift).
+      - JSON, or Markdown when the path ends in C(.md). Written in check mode too, and when the run fails.
+    type: path
 notes:
-  - Check mode (C(--check)) computes the same plan as a real run and writes nothing; with C(--diff)
-    every object's before and after is shown.
+  - Check mode (C(--check)) computes the same plan as a real run and writes nothing.
+  - Every run returns C(preview), the plan as people read it. It starts with the counts per action,
+    then one entry per object with its action, the reason (V(new in the directory),
+    V(attribute title changed), V(disabled in the directory), V(deleted in the directory or out of scope), ...)
+    and the changed fields under the target's own names, C(before -> after); a group's member changes
+    are one entry of C(+ name) and C(- name) lines. With C(--diff) it is shown first, followed by the
+    before and after of the same objects.
+  - A threshold or the empty-source guard fails the task with the counts and the first objects that
+    tripped it (O(preview_limit)), never with the whole plan.
   - The task fails when any object's write failed, after every other object was written, so a
     scheduler alerts; the report lists each failure with the service's own message.
 """

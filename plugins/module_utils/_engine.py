@@ -584,7 +584,7 @@ class _Planner:
                 f"{type(self.connector).__name__} cannot list users and does not implement get_user: the"
                 " accounts in the state file cannot be checked"
             )
-        read = _parallel(self.connector.get_user, to_read, self.max_workers)
+        read = parallel(self.connector.get_user, to_read, self.max_workers)
         for user_id, user in zip(to_read, read):  # noqa: B905 - same length; strict= needs Python 3.10
             if user is None:
                 # Deleted behind the provisioner's back: forget it; its source user is looked up by key.
@@ -596,7 +596,7 @@ class _Planner:
             else:
                 users[user.id] = user
         keys = list(to_find)
-        for user in _parallel(self.connector.find_user, keys, self.max_workers):
+        for user in parallel(self.connector.find_user, keys, self.max_workers):
             if user is not None and user.id not in self.plan.stale_user_links:
                 users.setdefault(user.id, user)
         return list(users.values())
@@ -863,7 +863,7 @@ class _Planner:
         """G4: each kept group's members become exactly its in-scope source members."""
         # Members are read only for groups that exist and whose listing did not include them.
         to_read = [target for _group, target in kept if target is not None and target.members is None]
-        read = _parallel(self.connector.group_members, to_read, self.max_workers)
+        read = parallel(self.connector.group_members, to_read, self.max_workers)
         # zip(strict=) would need Python 3.10; the lengths are equal by construction.
         members_of = {target.id: set(members) for target, members in zip(to_read, read)}  # noqa: B905
         for group, target in kept:
@@ -936,6 +936,7 @@ class PlanRefused(ProvisioningError):
 
     def __init__(self, why: str, plan: Plan, kinds: Sequence[str], shown: int = SHOWN, named: int = 5):
         tripped = [step.action for step in plan.pending() if step.action.kind in kinds]
+        named = max(1, min(named, shown)) if shown > 0 else named
         counts = plan.counts()
         summary = ", ".join(f"{count} {kind}" for kind, count in _ordered_counts(counts))
         listed = ", ".join(_named(action) for action in tripped[:named])
@@ -1096,7 +1097,7 @@ class _Applier:
 
     def run_parallel(self, work: list[Callable[[], None]]) -> None:
         # work items record their own failures; this only runs them and waits
-        _parallel(lambda item: item(), work, self.max_workers)
+        parallel(lambda item: item(), work, self.max_workers)
 
     def run_one(self, step: Step) -> None:
         _attempt(step, lambda: self.write(step))
@@ -1344,7 +1345,7 @@ def _error_text(exc: BaseException) -> str:
     return exc.message if isinstance(exc, ProvisioningError) else f"{type(exc).__name__}: {exc}"
 
 
-def _parallel(function: Callable[[Any], Any], items: list[Any], max_workers: int) -> list[Any]:
+def parallel(function: Callable[[Any], Any], items: list[Any], max_workers: int) -> list[Any]:
     """``[function(item) for item in items]`` with bounded concurrency; the first error propagates."""
     if max_workers == 1 or len(items) <= 1:
         return [function(item) for item in items]
