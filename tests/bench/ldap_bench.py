@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import io
 import json
 import os
@@ -63,6 +64,9 @@ ROWS = [
     ("ldapsearch", "ldapsearch (C client)", "ldapsearch", None),
     ("ldap3", "ldap3 bare paged search", "floor", "ldap3"),
     ("python-ldap", "python-ldap bare paged search", "floor", "python-ldap"),
+    # the same with the cyclic garbage collector paused, as the reader may run
+    ("ldap3-gc-paused", "ldap3 paged search, gc paused", "floor-gc-paused", "ldap3"),
+    ("python-ldap-gc-paused", "python-ldap paged search, gc paused", "floor-gc-paused", "python-ldap"),
     ("reader-ldap3", "reader, backend ldap3", "reader", "ldap3"),
     ("reader-python-ldap", "reader, backend python-ldap", "reader", "python-ldap"),
     ("ldapsearch+groups", "ldapsearch, people + groups", "ldapsearch", None),
@@ -177,12 +181,17 @@ def worker(spec: dict) -> dict:
     kind, backend = spec["kind"], spec["backend"]
     searches = [(spec["people"], USER_FILTER)] + ([(spec["groups"], GROUP_FILTER)] if spec["groups"] else [])
     args = (spec["uri"], spec["bind_dn"], spec["bind_pw"])
-    if kind == "floor":
+    if kind.startswith("floor"):
         __import__("ldap3" if backend == "ldap3" else "ldap")
         function = floor_ldap3 if backend == "ldap3" else floor_python_ldap
 
         def call():
-            return function(*args, searches)
+            if kind == "floor-gc-paused":
+                gc.disable()
+            try:
+                return function(*args, searches)
+            finally:
+                gc.enable()
     else:
         available, reason = reader_available(backend)
         if not available:
@@ -360,14 +369,14 @@ def ratios(rows: dict[str, dict], measure=wall) -> dict[str, float | None]:
         if kind != "reader":
             continue
         suffix = "+groups" if key.endswith("+groups") else ""
-        floors = ["ldapsearch" + suffix] + ([] if suffix else ["ldap3", "python-ldap"])
+        floors = ["ldapsearch" + suffix] + ([] if suffix else [r[0] for r in ROWS if r[2].startswith("floor")])
         for floor in floors:
             row, base = rows.get(key) or {}, rows.get(floor) or {}
             value = None
             if row.get("available") and base.get("available") and measure(base) > 0:
                 value = round(measure(row) / measure(base), 2)
             out[f"{key} / {floor}"] = value
-    for floor in ("ldap3", "python-ldap"):
+    for floor in [r[0] for r in ROWS if r[2].startswith("floor")]:
         row, base = rows.get(floor) or {}, rows.get("ldapsearch") or {}
         if row.get("available") and base.get("available") and measure(base) > 0:
             out[f"{floor} / ldapsearch"] = round(measure(row) / measure(base), 2)
@@ -388,6 +397,12 @@ def verdicts(results: list[dict]) -> list[str]:
         by_cpu = (largest.get("cpu_ratios") or {}).get(f"{row} / {floor}")
         cpu_text = "" if by_cpu is None else f" (CPU {by_cpu:.2f}x)"
         lines.append(f"{text}: {shown}{cpu_text} at N={largest['users']} (target <= {limit}x): {state}")
+    for backend in ("python-ldap", "ldap3"):  # against the stricter floor: no cyclic GC during the read
+        value = largest["ratios"].get(f"reader-{backend} / {backend}-gc-paused")
+        by_cpu = (largest.get("cpu_ratios") or {}).get(f"reader-{backend} / {backend}-gc-paused")
+        if value is not None:
+            cpu_text = "" if by_cpu is None else f" (CPU {by_cpu:.2f}x)"
+            lines.append(f"{backend} reader against {backend} with gc paused: {value:.2f}x{cpu_text} (no target)")
     peaks = [
         (key, row["peak_rss_mb"])
         for key, row in largest["rows"].items()
@@ -410,16 +425,17 @@ def _ratio(row: dict, base: dict | None, measure) -> str:
 
 
 def format_table(result: dict) -> str:
-    """One N as a table: wall seconds against ldapsearch and against the library's own floor, the
-    same by CPU seconds (client + slapd), the CPU of each side and the peak RSS."""
+    """One N as a table: wall seconds against ldapsearch, against the library's own floor and
+    against that floor with the collector paused; the same by CPU seconds (client + slapd); the
+    CPU of each side and the peak RSS."""
     rows = result["rows"]
     lines = [
         f"### directory reader, N={result['users']} people ({result['groups']} groups, "
         f"{result['memberships']} memberships)",
-        f"{'':<36} {'wall':>7} {'wall / ldap-':>12} {'wall / own':>10} {'CPU / ldap-':>11} {'CPU / own':>9}"
-        f" {'client':>7} {'slapd':>6} {'peak':>5}",
-        f"{'read':<36} {'s':>7} {'search':>12} {'floor':>10} {'search':>11} {'floor':>9}"
-        f" {'CPU s':>7} {'CPU s':>6} {'MiB':>5}",
+        f"{'':<36} {'wall':>7} {'-------- wall / --------':>24} {'--------- CPU / --------':>24}"
+        f" {'client':>6} {'slapd':>6} {'peak':>5}",
+        f"{'read':<36} {'s':>7} {'ldapsrch':>8} {'floor':>7} {'gc off':>7} {'ldapsrch':>8} {'floor':>7} {'gc off':>7}"
+        f" {'CPU s':>6} {'CPU s':>6} {'MiB':>5}",
     ]
     for key, label, kind, backend in ROWS:
         row = rows.get(key)
@@ -431,10 +447,12 @@ def format_table(result: dict) -> str:
         suffix = "+groups" if key.endswith("+groups") else ""
         against = rows.get("ldapsearch" + suffix)
         own = rows.get(backend) if kind == "reader" and not suffix else None
+        paused = rows.get(f"{backend}-gc-paused") if kind == "reader" and not suffix else None
         lines.append(
-            f"{label:<36} {row['seconds']:>7.2f} {_ratio(row, against, wall):>12} {_ratio(row, own, wall):>10}"
-            f" {_ratio(row, against, cost):>11} {_ratio(row, own, cost):>9}"
-            f" {row.get('cpu_s', 0):>7.2f} {row.get('server_cpu_s', 0):>6.2f} {row['peak_rss_mb']:>5.0f}"
+            f"{label:<36} {row['seconds']:>7.2f} {_ratio(row, against, wall):>8} {_ratio(row, own, wall):>7}"
+            f" {_ratio(row, paused, wall):>7} {_ratio(row, against, cost):>8} {_ratio(row, own, cost):>7}"
+            f" {_ratio(row, paused, cost):>7}"
+            f" {row.get('cpu_s', 0):>6.2f} {row.get('server_cpu_s', 0):>6.2f} {row['peak_rss_mb']:>5.0f}"
         )
     return "\n".join(lines)
 
