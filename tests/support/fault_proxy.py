@@ -22,13 +22,14 @@ kind           what the client sees
 
 Faults are rules (``inject``): method, path regex, a ``when`` predicate on the request, how many
 matching requests pass first (``skip``), how many get the fault (``times``; None: all). A seeded
-random mode (``randomly``) draws a fault per matching request from ``random.Random(seed)``.
+random mode (``random_faults``) draws a fault per matching request from ``random.Random(seed)``.
 ``fail(method, path, status, body, when)`` is the original form (every matching request).
 
 Every request is recorded (``seen``: method, path, query, body, the fault it got, the status the
 service answered, whether it was forwarded), so a test can prove that no write reached the service
 (``writes()``, ``forwarded()``) and count what was exercised (``injected``, ``summary()``).
-``disarm()`` stops all faults (also from a playbook: ``POST {control_url}/disarm``), so a second
+``rewrite`` changes what is forwarded (a smaller page size than asked, say). ``disarm()`` stops
+all faults (also from a playbook: ``POST {control_url}/disarm``), so a second
 run in the same ansible-playbook is clean.
 """
 
@@ -152,12 +153,16 @@ class FaultProxy:
     faults: list[Fault] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     upstream_timeout: float = 30.0
+    # (path with query, body) -> the same, as forwarded: e.g. a smaller page size than the client asked
+    # for, as services may answer (it makes a listing page through a handful of objects).
+    rewrite: Callable[[str, bytes], tuple[str, bytes]] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._local = threading.local()
         self.randomly: list[RandomFaults] = []
         self.armed = True
+        self.disarmed_at: int | None = None  # len(seen) when disarmed: the requests before came armed
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -239,6 +244,7 @@ class FaultProxy:
         """No more faults: every request is forwarded from now on."""
         with self._lock:
             self.armed = False
+            self.disarmed_at = len(self.seen)
 
     def arm(self) -> None:
         with self._lock:
@@ -336,9 +342,12 @@ class FaultProxy:
 
     def _forward(self, handler: BaseHTTPRequestHandler, seen: Seen, body: bytes) -> requests.Response:
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
+        path = handler.path
+        if self.rewrite is not None:
+            path, body = self.rewrite(path, body)
         answer = self._session().request(
             handler.command,
-            self.origin + handler.path,
+            self.origin + path,
             data=body or None,
             headers=headers,
             timeout=self.upstream_timeout,

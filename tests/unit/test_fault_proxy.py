@@ -5,6 +5,8 @@ random mode, the control endpoint, and the HTTP layer's answer to each through i
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 from support.fault_proxy import KINDS, FaultProxy
@@ -149,3 +151,14 @@ def test_a_create_answered_429_is_resent(proxy, upstream):
     with client(proxy, []) as http:
         assert http.request("POST", "/Users", json={"userName": "a"}) == {"n": 0}
     assert [s.fault for s in proxy.seen] == ["429", None]
+
+
+def test_rewrite_changes_what_is_forwarded_not_what_is_logged(upstream):
+    def smaller_pages(path, body):
+        return path.replace("limit=1000", "limit=2"), body.replace(b'"limit": 1000', b'"limit": 2')
+
+    with FaultProxy(upstream.url, rewrite=smaller_pages) as proxy:
+        requests.post(proxy.url + "/list?limit=1000", json={"limit": 1000}, timeout=5)
+    [sent] = upstream.requests
+    assert (sent.path, json.loads(sent.body)) == ("/list?limit=2", {"limit": 2})
+    assert proxy.seen[0].query == "limit=1000"
