@@ -53,6 +53,16 @@ options:
     description: Seconds to wait for each answer of the server.
     type: int
     default: 120
+  backend:
+    description:
+      - The library that speaks LDAP. Both give the same records and the same messages.
+      - V(python-ldap), the binding of the C library libldap, reads several times faster. It needs a
+        compiler and the libldap and SASL headers to install.
+      - V(ldap3) is pure Python and installs anywhere.
+      - V(auto) takes V(python-ldap) when it is importable, else V(ldap3).
+    type: str
+    default: auto
+    choices: [auto, ldap3, python-ldap]
   dialect:
     description:
       - The kind of directory. It decides the stable id and the disabled rule, and the default filters.
@@ -130,6 +140,24 @@ options:
       - Without it only direct members count.
     type: bool
     default: false
+  nested_groups_method:
+    description:
+      - How O(nested_groups) resolves nested membership. Without O(nested_groups) it has no effect.
+      - V(client) reads the C(member) values of the groups and descends into member groups itself. It works
+        on every server.
+      - V(in_chain) lets Active Directory resolve membership with LDAP_MATCHING_RULE_IN_CHAIN, in one search of
+        the user scope per group, with V((memberOf:1.2.840.113556.1.4.1941:=<group DN>\)). Only with
+        O(dialect=ad).
+    type: str
+    default: client
+    choices: [client, in_chain]
+  range_size:
+    description:
+      - Active Directory only (O(dialect=ad)). Ask for the C(member) values of each group in ranges of
+        this many values (C(member;range=0-999), then C(member;range=1000-1999), and so on).
+      - Without it the server decides. Windows answers a plain read of a group with more than 1500 members
+        with C(member;range=0-1499); the other ranges are then read one by one, to the end.
+    type: int
   page_size:
     description: Entries per page of each search (RFC 2696 paged results).
     type: int
@@ -204,6 +232,16 @@ options:
         description: Seconds to wait for each answer of the server.
         type: int
         default: 120
+      backend:
+        description:
+          - The library that speaks LDAP. Both give the same records and the same messages.
+          - V(python-ldap), the binding of the C library libldap, reads several times faster. It needs a
+            compiler and the libldap and SASL headers to install.
+          - V(ldap3) is pure Python and installs anywhere.
+          - V(auto) takes V(python-ldap) when it is importable, else V(ldap3).
+        type: str
+        default: auto
+        choices: [auto, ldap3, python-ldap]
       dialect:
         description:
           - The kind of directory. It decides the stable id and the disabled rule, and the default filters.
@@ -281,6 +319,24 @@ options:
           - Without it only direct members count.
         type: bool
         default: false
+      nested_groups_method:
+        description:
+          - How O(source.nested_groups) resolves nested membership. Without O(source.nested_groups) it has no effect.
+          - V(client) reads the C(member) values of the groups and descends into member groups itself. It works
+            on every server.
+          - V(in_chain) lets Active Directory resolve membership with LDAP_MATCHING_RULE_IN_CHAIN, in one search of
+            the user scope per group, with V((memberOf:1.2.840.113556.1.4.1941:=<group DN>\)). Only with
+            O(source.dialect=ad).
+        type: str
+        default: client
+        choices: [client, in_chain]
+      range_size:
+        description:
+          - Active Directory only (O(source.dialect=ad)). Ask for the C(member) values of each group in ranges of
+            this many values (C(member;range=0-999), then C(member;range=1000-1999), and so on).
+          - Without it the server decides. Windows answers a plain read of a group with more than 1500 members
+            with C(member;range=0-1499); the other ranges are then read one by one, to the end.
+        type: int
       page_size:
         description: Entries per page of each search (RFC 2696 paged results).
         type: int

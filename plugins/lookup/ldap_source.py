@@ -34,10 +34,14 @@ options:
 extends_documentation_fragment:
   - idsync.provisioning.ldap
   - idsync.provisioning.ldap.plugins
+requirements:
+  - python-ldap (the C libldap binding, fast) or ldap3 (pure Python) on the controller; see O(backend).
 notes:
-  - Requires the C(ldap3) Python library on the controller.
   - Group members are the ids of users in the user scope; members outside it are left out.
-  - On Active Directory, large groups are read with ranged retrieval (C(member;range=...)).
+  - On Active Directory, large groups are read with ranged retrieval (C(member;range=...)) to the end.
+  - Continuation references (search result references, which AD returns for its other partitions in
+    subtree searches from a domain root) are neither followed nor taken for entries; their number
+    and URLs are shown with C(-vvv).
 seealso:
   - module: idsync.provisioning.scim_sync
     description: Reconciles the users and groups this lookup reads into a SCIM 2.0 service in one task.
@@ -113,11 +117,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
-from ansible_collections.idsync.provisioning.plugins.module_utils._ldap import (
-    HAS_LDAP3,
-    LdapOptions,
-    read_directory,
-)
+from ansible_collections.idsync.provisioning.plugins.module_utils._ldap import LdapOptions, read_directory
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError
 from ansible_collections.idsync.provisioning.plugins.module_utils._secrets import SecretMasker
 
@@ -138,8 +138,6 @@ def unknown_options_message(unknown, known) -> str:
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        if not HAS_LDAP3:
-            raise AnsibleLookupError("the ldap_source lookup requires the ldap3 Python library (pip install ldap3)")
         if len(terms) != 1 or terms[0] not in KINDS:
             raise AnsibleLookupError(f"ldap_source takes exactly one term, one of {', '.join(KINDS)}; got {terms!r}")
         self.set_options(var_options=variables, direct=kwargs)
@@ -157,8 +155,15 @@ class LookupModule(LookupBase):
             masker = SecretMasker([self.get_option("bind_pw")])
             raise AnsibleLookupError(masker.mask(f"ldap_source: {exc.message}")) from None
         display.vvv(
-            f"ldap_source: {len(directory.users)} users and {len(directory.groups)} groups from {options.server_uri}"
+            f"ldap_source: {len(directory.users)} users and {len(directory.groups)} groups from {options.server_uri} "
+            f"(backend {directory.backend})"
         )
+        if directory.references:
+            # AD answers subtree searches from a domain root with references to its other partitions
+            display.vvv(
+                f"ldap_source: {len(directory.references)} continuation references not followed: "
+                + ", ".join(directory.references)
+            )
         users = [u.as_dict() for u in directory.users]
         groups = [g.as_dict() for g in directory.groups]
         if terms[0] == "users":

@@ -11,6 +11,7 @@ import base64
 import hashlib
 
 import pytest
+from support.ldap_backends import BACKENDS, usable_backend
 from support.playbook import run_playbook
 from support.seed import AD_GUIDS, BASE, GROUP_IDS, GROUPS, PEOPLE, PEOPLE_IDS
 from support.slapd import SlapdServer
@@ -32,120 +33,120 @@ PLAYBOOK = """
   tasks:
     - name: Read every scope
       ansible.builtin.set_fact:
-        people: "{{ query(q, 'users', user_base_dn=people_dn, **conn) }}"
-        filtered: "{{ query(q, 'users', user_base_dn=people_dn, user_filter='(|(uid=jdoe)(uid=ZOE))', **conn) }}"
-        eng_direct: "{{ query(q, 'users', user_base_dn=people_dn, user_groups=[eng_dn], **conn) }}"
-        eng_nested: "{{ query(q, 'users', user_base_dn=people_dn, user_groups=[eng_dn], nested_groups=true, **conn) }}"
-        outer_direct: "{{ query(q, 'users', user_base_dn=people_dn, user_groups=[outer_dn], **conn) }}"
-        outer_nested: "{{ query(q, 'users', user_base_dn=people_dn, user_groups=[outer_dn], nested_groups=true, **conn) }}"
+        people: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, **conn) }}"
+        filtered: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_filter='(|(uid=jdoe)(uid=ZOE))', **conn) }}"
+        eng_direct: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_groups=[eng_dn], **conn) }}"
+        eng_nested: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_groups=[eng_dn], nested_groups=true, **conn) }}"
+        outer_direct: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_groups=[outer_dn], **conn) }}"
+        outer_nested: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_groups=[outer_dn], nested_groups=true, **conn) }}"
         eng_and_filter: >-
-          {{ query(q, 'users', user_base_dn=people_dn, user_filter='(uid=b*)', user_groups=[eng_dn],
+          {{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_filter='(uid=b*)', user_groups=[eng_dn],
                    nested_groups=true, **conn) }}
-        two_groups: "{{ query(q, 'users', user_base_dn=people_dn, user_groups=[sales_dn, platform_dn], **conn) }}"
+        two_groups: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_groups=[sales_dn, platform_dn], **conn) }}"
         groups_onelevel: >-
-          {{ query(q, 'groups', user_base_dn=people_dn, group_base_dn=groups_dn, group_search_scope='onelevel', **conn) }}
-        groups_subtree: "{{ query(q, 'groups', user_base_dn=people_dn, group_base_dn=groups_dn, **conn) }}"
+          {{ query(q, 'groups', backend=backend, user_base_dn=people_dn, group_base_dn=groups_dn, group_search_scope='onelevel', **conn) }}
+        groups_subtree: "{{ query(q, 'groups', backend=backend, user_base_dn=people_dn, group_base_dn=groups_dn, **conn) }}"
         groups_nested: >-
-          {{ query(q, 'groups', user_base_dn=people_dn, group_base_dn=groups_dn, group_search_scope='onelevel',
+          {{ query(q, 'groups', backend=backend, user_base_dn=people_dn, group_base_dn=groups_dn, group_search_scope='onelevel',
                    nested_groups=true, **conn) }}
         everything: >-
-          {{ lookup(q, 'all', user_base_dn=base_dn, group_base_dn=groups_dn, group_search_scope='onelevel',
+          {{ lookup(q, 'all', backend=backend, user_base_dn=base_dn, group_base_dn=groups_dn, group_search_scope='onelevel',
                     nested_groups=true, page_size=100, **conn) }}
         ad: >-
-          {{ lookup(q, 'all', dialect='ad', user_base_dn=ad_dn, group_base_dn=adgroups_dn, nested_groups=true, **conn) }}
+          {{ lookup(q, 'all', backend=backend, dialect='ad', user_base_dn=ad_dn, group_base_dn=adgroups_dn, nested_groups=true, **conn) }}
         ad_named_rule: >-
-          {{ query(q, 'users', dialect='ad', user_base_dn=ad_dn,
+          {{ query(q, 'users', backend=backend, dialect='ad', user_base_dn=ad_dn,
                    user_filter='(&(objectClass=user)(sAMAccountName:caseIgnoreMatch:=AADMIN))', **conn) }}
         ad_direct: >-
-          {{ query(q, 'groups', dialect='ad', user_base_dn=ad_dn, group_base_dn=adgroups_dn, **conn) }}
+          {{ query(q, 'groups', backend=backend, dialect='ad', user_base_dn=ad_dn, group_base_dn=adgroups_dn, **conn) }}
         overridden: >-
-          {{ query(q, 'users', user_base_dn=people_dn, id_attribute='employeeNumber',
+          {{ query(q, 'users', backend=backend, user_base_dn=people_dn, id_attribute='employeeNumber',
                    disabled_filter='(|(uid=jdoe)(title=Engineering*))', **conn) }}
         selected_attributes: >-
-          {{ query(q, 'users', user_base_dn=people_dn, user_attributes=['uid', 'mail'], **conn) }}
-        anonymous: "{{ query(q, 'users', server_uri=ldap_uri, user_base_dn=people_dn, user_filter='(uid=jdoe)') }}"
+          {{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_attributes=['uid', 'mail'], **conn) }}
+        anonymous: "{{ query(q, 'users', backend=backend, server_uri=ldap_uri, user_base_dn=people_dn, user_filter='(uid=jdoe)') }}"
         failover: >-
-          {{ query(q, 'users', server_uri=['ldap://127.0.0.1:1', ldap_uri], user_base_dn=people_dn,
+          {{ query(q, 'users', backend=backend, server_uri=['ldap://127.0.0.1:1', ldap_uri], user_base_dn=people_dn,
                    user_filter='(uid=jdoe)', bind_dn=reader_dn, bind_pw=reader_pw) }}
         ldaps: >-
-          {{ query(q, 'users', server_uri=ldaps_uri, ca_path=ca_file, user_base_dn=people_dn,
+          {{ query(q, 'users', backend=backend, server_uri=ldaps_uri, ca_path=ca_file, user_base_dn=people_dn,
                    user_filter='(uid=jdoe)', bind_dn=reader_dn, bind_pw=reader_pw) }}
         starttls: >-
-          {{ query(q, 'users', server_uri=ldap_uri, start_tls=true, ca_path=ca_file, user_base_dn=people_dn,
+          {{ query(q, 'users', backend=backend, server_uri=ldap_uri, start_tls=true, ca_path=ca_file, user_base_dn=people_dn,
                    user_filter='(uid=jdoe)', bind_dn=reader_dn, bind_pw=reader_pw) }}
         unverified: >-
-          {{ query(q, 'users', server_uri=ldaps_uri, validate_certs=false, user_base_dn=people_dn,
+          {{ query(q, 'users', backend=backend, server_uri=ldaps_uri, validate_certs=false, user_base_dn=people_dn,
                    user_filter='(uid=jdoe)', bind_dn=reader_dn, bind_pw=reader_pw) }}
 
     - name: Bad password
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', server_uri=ldap_uri, bind_dn=reader_dn, bind_pw=wrong_pw, user_base_dn=people_dn) }}"
+        x: "{{ query(q, 'users', backend=backend, server_uri=ldap_uri, bind_dn=reader_dn, bind_pw=wrong_pw, user_base_dn=people_dn) }}"
       register: bad_password
       ignore_errors: true
 
     - name: No server answers
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', server_uri=['ldap://127.0.0.1:1', 'ldap://127.0.0.1:2'], user_base_dn=people_dn) }}"
+        x: "{{ query(q, 'users', backend=backend, server_uri=['ldap://127.0.0.1:1', 'ldap://127.0.0.1:2'], user_base_dn=people_dn) }}"
       register: unreachable
       ignore_errors: true
 
     - name: Missing base DN
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', user_base_dn='ou=nowhere,' ~ base_dn, **conn) }}"
+        x: "{{ query(q, 'users', backend=backend, user_base_dn='ou=nowhere,' ~ base_dn, **conn) }}"
       register: missing_base
       ignore_errors: true
 
     - name: Missing group base DN
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'groups', user_base_dn=people_dn, group_base_dn='ou=nogroups,' ~ base_dn, **conn) }}"
+        x: "{{ query(q, 'groups', backend=backend, user_base_dn=people_dn, group_base_dn='ou=nogroups,' ~ base_dn, **conn) }}"
       register: missing_group_base
       ignore_errors: true
 
     - name: Invalid filter
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', user_base_dn=people_dn, user_filter='(&(uid=jdoe)', **conn) }}"
+        x: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_filter='(&(uid=jdoe)', **conn) }}"
       register: bad_filter
       ignore_errors: true
 
     - name: Invalid disabled filter
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', user_base_dn=people_dn, disabled_filter='nsAccountLock', **conn) }}"
+        x: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, disabled_filter='nsAccountLock', **conn) }}"
       register: bad_disabled_filter
       ignore_errors: true
 
     - name: Certificate not trusted
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', server_uri=ldaps_uri, user_base_dn=people_dn, bind_dn=reader_dn, bind_pw=reader_pw) }}"
+        x: "{{ query(q, 'users', backend=backend, server_uri=ldaps_uri, user_base_dn=people_dn, bind_dn=reader_dn, bind_pw=reader_pw) }}"
       register: untrusted
       ignore_errors: true
 
     - name: CA file that does not exist
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', server_uri=ldaps_uri, ca_path='/nonexistent/ca.pem', user_base_dn=people_dn) }}"
+        x: "{{ query(q, 'users', backend=backend, server_uri=ldaps_uri, ca_path='/nonexistent/ca.pem', user_base_dn=people_dn) }}"
       register: missing_ca
       ignore_errors: true
 
     - name: Unknown targeted group
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', user_base_dn=people_dn, user_groups=['cn=Nope,' ~ groups_dn], **conn) }}"
+        x: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_groups=['cn=Nope,' ~ groups_dn], **conn) }}"
       register: missing_group
       ignore_errors: true
 
     - name: Misspelt options (user_group, nested_group) would widen the scope if ignored
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', user_base_dn=people_dn, user_group=[eng_dn], nested_group=true, **conn) }}"
+        x: "{{ query(q, 'users', backend=backend, user_base_dn=people_dn, user_group=[eng_dn], nested_group=true, **conn) }}"
       register: misspelt
       ignore_errors: true
 
     - name: Host name that does not resolve
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'users', server_uri='ldap://ldap.example.invalid', user_base_dn=people_dn) }}"
+        x: "{{ query(q, 'users', backend=backend, server_uri='ldap://ldap.example.invalid', user_base_dn=people_dn) }}"
       register: unresolvable
       ignore_errors: true
 
     - name: Wrong term
       ansible.builtin.set_fact:
-        x: "{{ query(q, 'people', user_base_dn=people_dn, **conn) }}"
+        x: "{{ query(q, 'people', backend=backend, user_base_dn=people_dn, **conn) }}"
       register: bad_term
       ignore_errors: true
 
@@ -171,12 +172,14 @@ PLAYBOOK = """
 """
 
 
-@pytest.fixture(scope="module")
-def lookup_run(slapd, tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def lookup_run(request, slapd, tmp_path_factory):
+    """The playbook once per backend: both must give the same answers (and auto is python-ldap here)."""
     result = run_playbook(
         tmp_path_factory.mktemp("lookup"),
         PLAYBOOK,
         extra_vars={
+            "backend": usable_backend(request.param),
             "ldap_uri": slapd.uri,
             "ldaps_uri": slapd.ldaps_uri,
             "ca_file": slapd.ca_file,
@@ -477,7 +480,7 @@ def test_unknown_options_are_refused_by_name_with_the_closest_known_one(out):
     message = out["errors"]["misspelt"]
     assert (
         "ldap_source: unknown options 'nested_group' (did you mean 'nested_groups'?), "
-        "'user_group' (did you mean 'user_groups'?); known options: bind_dn, bind_pw, ca_path, "
+        "'user_group' (did you mean 'user_groups'?); known options: backend, bind_dn, bind_pw, ca_path, "
     ) in message
     known = message.split("known options: ", 1)[1].split(", ")
     assert known == sorted(source_argument_spec())  # what the lookup documents, nothing else
