@@ -41,7 +41,7 @@ def plot(results: list[dict], path: Path) -> str | None:
 
     figure, (seconds_axis, cpu_axis, memory_axis) = plt.subplots(1, 3, figsize=(18, 4.8))
     for key, label, kind, _backend in ROWS:
-        style = {"ldapsearch": ":", "floor": "--", "reader": "-"}[kind]
+        style = "-" if kind == "reader" else ":" if kind == "ldapsearch" else "-." if "gc-paused" in kind else "--"
         marker = "s" if key.endswith("+groups") else "o"
         sizes, seconds = series(results, key, "seconds")
         if not sizes:

@@ -4,6 +4,7 @@ that its floors read the same entries as the reader (on the seed directory). No 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 from bench import ldap_bench, plot_ldap
@@ -87,6 +88,20 @@ def test_plot_series_are_ordered_by_size_and_skip_what_was_not_measured():
     assert plot_ldap.series(results, "reader-python-ldap", "peak_rss_mb") == ([50000, 100000], [380, 380])
     results[0]["rows"]["ldap3"] = dict(results[0]["rows"]["ldap3"], server_cpu_s=1.5)
     assert plot_ldap.series(results, "ldap3", "cost") == ([10000, 50000, 100000], [20.0, 21.5, 20.0])
+
+
+def test_the_plot_draws_every_row_kind(tmp_path):
+    rows = {key: row(1.0 + n) for n, (key, *_rest) in enumerate(ldap_bench.ROWS)}
+    results = [
+        {"users": users, "groups": 500, "memberships": 1, "rows": dict(rows, **{"reader-ldap3": MISSING})}
+        for users in (10000, 50000)
+    ]
+    path = plot_ldap.plot(results, tmp_path / "plot.png")
+    if importlib.util.find_spec("matplotlib") is None:  # requirements/bench.txt, not the tests' venv
+        assert path is None and not (tmp_path / "plot.png").exists()
+        return
+    assert path == str(tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_floors_read_every_entry_the_reader_reads(slapd):
