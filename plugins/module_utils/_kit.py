@@ -17,6 +17,8 @@ Private to this collection: the names here may change without notice.
 * ``create_in_batches``: batch creates (SCIM /Bulk, Dropbox members/add_v2) with the fallbacks:
   a batch refused as a whole is sent one by one; an ambiguous batch is looked up item by item.
 * ``absent_on_404``: a read where 404 means "no such object", and nothing else does.
+* ``follow_job``: an asynchronous job (Dropbox's members/add and remove, PingID's report) polled
+  with a growing wait, bounded, until it is done.
 """
 
 from __future__ import annotations
@@ -211,3 +213,50 @@ def _each(items: Sequence[Item], create: Callable[[Item], T]) -> list[T | Except
         except ProvisioningError as exc:
             results.append(exc)
     return results
+
+
+# -- asynchronous jobs ---------------------------------------------------------------------------
+JOB_FIRST_WAIT, JOB_MAX_WAIT = 0.5, 5.0  # seconds: the first wait between polls, doubled up to this
+
+JOB_DONE, JOB_RUNNING, JOB_POLL = "done", "running", "poll"
+_NO_ANSWER: Any = object()
+
+
+def follow_job(
+    poll: Callable[[], T],
+    classify: Callable[[T], str],
+    *,
+    what: str | Callable[[], str],
+    sleep: Callable[[float], Any],
+    max_polls: int,
+    answer: Any = _NO_ANSWER,
+    first_wait: float = JOB_FIRST_WAIT,
+    max_wait: float = JOB_MAX_WAIT,
+) -> T:
+    """Poll an asynchronous job until it is done; the answer that says so.
+
+    ``answer`` is an answer already in hand (the launch's, which may carry the outcome at once);
+    without one the first poll comes first. ``classify(answer)`` says ``JOB_DONE`` (return it), ``JOB_RUNNING`` (wait,
+    ``first_wait`` doubling up to ``max_wait``, then poll) or ``JOB_POLL`` (poll at once: the launch
+    only named the job); for a failed job or an answer it does not know it raises, in the
+    service's words. A job still running after ``max_polls`` polls raises
+    ``AmbiguousRequestError`` ("<what> did not finish after N polls"; ``what`` may be a callable,
+    read then): it may yet finish, so a caller that launched a write looks before acting again.
+    """
+    limit = max(1, int(max_polls))
+    wait, polls = first_wait, 0
+    if answer is _NO_ANSWER:
+        answer, polls = poll(), 1
+    while True:
+        verdict = classify(answer)
+        if verdict == JOB_DONE:
+            return answer
+        if verdict == JOB_RUNNING:
+            if polls >= limit:
+                name = what() if callable(what) else what
+                raise AmbiguousRequestError(f"{name} did not finish after {polls} polls")
+            sleep(wait)
+            wait = min(wait * 2, max_wait)
+        elif verdict != JOB_POLL:
+            raise ValueError(f"follow_job: classify answered {verdict!r}")
+        answer, polls = poll(), polls + 1

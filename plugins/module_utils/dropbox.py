@@ -49,7 +49,6 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._connector imp
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._engine import values_equal
 from ansible_collections.idsync.provisioning.plugins.module_utils._http import (
-    AmbiguousRequestError,
     HttpClient,
     bearer_auth,
     default_error_text,
@@ -73,8 +72,9 @@ MAX_NAME_PART = 50
 MAX_EMAIL = 255
 # The SDK renews a short-lived token 300 s before it expires; so do we.
 TOKEN_MARGIN = 300.0
-# Async jobs (members/add, members/remove, groups/delete): poll with a growing wait, bounded.
-JOB_FIRST_WAIT, JOB_MAX_WAIT, JOB_MAX_POLLS = 0.5, 5.0, 40
+# Async jobs (members/add, members/remove, groups/delete): polled with a growing wait
+# (_kit.follow_job), at most this many times.
+JOB_MAX_POLLS = 40
 
 _EMAIL = re.compile(r"^['#&A-Za-z0-9._%+-]+@[A-Za-z0-9-][A-Za-z0-9.-]*\.[A-Za-z]{2,15}$")  # Stone's EmailAddress
 _NAME_FORBIDDEN = '/:?*<>"|'
@@ -348,27 +348,34 @@ class DropboxConnector(Connector):
         """Follow a launched async job: the ``complete`` value, once it is there.
 
         ``launched`` is a ``LaunchResultBase`` answer (``async_job_id`` or ``complete``); ``route``
-        polls it. ``in_progress`` waits (growing, at most JOB_MAX_WAIT, JOB_MAX_POLLS times);
+        polls it (``_kit.follow_job``). ``in_progress`` waits (growing; at most JOB_MAX_POLLS polls);
         ``failed`` raises with Dropbox's text. A job still running at the end is ambiguous: it may
         yet complete, so the caller looks before acting again.
         """
-        answer, job_id = launched, None
-        wait = JOB_FIRST_WAIT
-        for _poll in range(JOB_MAX_POLLS + 1):
+        job: dict[str, Any] = {"id": None}
+
+        def classify(answer: Any) -> str:
             tag = _tag(answer)
             if tag == "complete":
-                return answer.get("complete") if isinstance(answer, dict) else None
+                return _kit.JOB_DONE
             if tag == "failed":
                 raise ProvisioningError(f"{what}: the job failed: {answer.get('failed')}")
             if tag == "async_job_id":
-                job_id = answer["async_job_id"]
-            elif tag != "in_progress":
-                raise ProvisioningError(f"{what}: unexpected job answer {str(tag)[:80]!r}")
-            else:
-                self.client.sleep(wait)
-                wait = min(wait * 2, JOB_MAX_WAIT)
-            answer = self.call(route, {"async_job_id": job_id}, read=True)
-        raise AmbiguousRequestError(f"{what}: job {job_id} still in progress after {JOB_MAX_POLLS} polls")
+                job["id"] = answer["async_job_id"]
+                return _kit.JOB_POLL
+            if tag == "in_progress":
+                return _kit.JOB_RUNNING
+            raise ProvisioningError(f"{what}: unexpected job answer {str(tag)[:80]!r}")
+
+        done = _kit.follow_job(
+            lambda: self.call(route, {"async_job_id": job["id"]}, read=True),
+            classify,
+            what=lambda: f"{what}: job {job['id']}",
+            sleep=self.client.sleep,
+            max_polls=JOB_MAX_POLLS,
+            answer=launched,
+        )
+        return done.get("complete") if isinstance(done, dict) else None
 
     # -- users: reading -----------------------------------------------------------------------
     def _members(self) -> Iterator[dict[str, Any]]:

@@ -73,8 +73,8 @@ NOT_ACTIVE = 10561  # "the user is not active and cannot be suspended"
 ALREADY_ACTIVE = 10562  # "Active user can not be activated again"
 NO_SUCH_USER = 10564
 
-# The report job: poll with a growing wait, bounded.
-JOB_FIRST_WAIT, JOB_MAX_WAIT, JOB_MAX_POLLS = 0.5, 5.0, 60
+# The report job: polled with a growing wait (_kit.follow_job), at most this many times.
+JOB_MAX_POLLS = 60
 
 OPERATIONS = {
     "AddUser": "adduser",
@@ -368,21 +368,13 @@ class PingIDConnector(Connector):
         token = self.call("CreateJob", {"jobType": "USER_REPORTS"}).get("jobToken")
         if not token:
             raise ProvisioningError("PingID CreateJob: the answer has no jobToken")
-        wait = JOB_FIRST_WAIT
-        for _poll in range(self.job_max_polls):
-            status = str(self.call("GetJobStatus", {"jobToken": token}).get("status") or "").lower()
-            if status == "done":
-                break
-            if status == "failure":
-                raise ProvisioningError("PingID GetJobStatus: the USER_REPORTS job failed: no users listed")
-            if status not in ("in_progress", "pending"):
-                raise ProvisioningError(f"PingID GetJobStatus: unknown job status {status!r}")
-            self.sleep(wait)
-            wait = min(wait * 2, JOB_MAX_WAIT)
-        else:
-            raise ProvisioningError(
-                f"PingID GetJobStatus: the USER_REPORTS job did not finish after {self.job_max_polls} polls"
-            )
+        _kit.follow_job(
+            lambda: self.call("GetJobStatus", {"jobToken": token}),
+            _job_state,
+            what="PingID GetJobStatus: the USER_REPORTS job",
+            sleep=self.sleep,
+            max_polls=self.job_max_polls,
+        )
         rows = self.call("GetOrgReport", {"fileType": "JSON"})["report"]
         if isinstance(rows, dict):
             rows = rows.get("users") or rows.get("rows") or []
@@ -505,6 +497,18 @@ class PingIDConnector(Connector):
         except PingIDError as exc:
             if exc.error_id != NO_SUCH_USER:
                 raise
+
+
+def _job_state(answer: Mapping[str, Any]) -> str:
+    """GetJobStatus's status for ``_kit.follow_job``: done, in_progress / pending, or an error."""
+    status = str(answer.get("status") or "").lower()
+    if status == "done":
+        return _kit.JOB_DONE
+    if status in ("in_progress", "pending"):
+        return _kit.JOB_RUNNING
+    if status == "failure":
+        raise ProvisioningError("PingID GetJobStatus: the USER_REPORTS job failed: no users listed")
+    raise ProvisioningError(f"PingID GetJobStatus: unknown job status {status!r}")
 
 
 def _int(value: Any) -> Any:

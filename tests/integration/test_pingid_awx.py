@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from integration.test_awx_runner import AWX_DIR, awx_inject, credential_type_errors, load_yaml
-from support.pingid_fake import PingIDFake
+from support.pingid_fake import serving
 from support.playbook import run_playbook
 
 from ansible_collections.idsync.provisioning.plugins.module_utils import pingid
@@ -51,12 +51,8 @@ def module_env() -> dict[str, tuple[str, bool]]:
 
 @pytest.fixture
 def fake():
-    service = PingIDFake().start()
-    try:
+    with serving() as service:
         yield service
-        assert not service.validation_errors, service.validation_errors
-    finally:
-        service.stop()
 
 
 def test_the_pingid_credential_type_is_accepted_by_awx():

@@ -13,7 +13,7 @@ import base64
 from typing import Any
 
 import pytest
-from support.pingid_fake import PingIDFake
+from support.pingid_fake import serving
 
 from ansible_collections.idsync.provisioning.plugins.module_utils import pingid
 from ansible_collections.idsync.provisioning.plugins.module_utils._model import ProvisioningError, TargetUser
@@ -21,13 +21,8 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._model import 
 
 @pytest.fixture
 def fake():
-    service = PingIDFake().start()
-    try:
+    with serving() as service:
         yield service
-        assert not service.validation_errors, service.validation_errors
-        service.assert_nothing_omitted()
-    finally:
-        service.stop()
 
 
 def params(**options: Any) -> dict[str, Any]:

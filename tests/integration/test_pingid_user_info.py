@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import pytest
-from support.pingid_fake import PingIDFake
+from support.pingid_fake import serving
 from support.playbook import run_playbook
 
 PLAY = """
@@ -37,12 +37,8 @@ PLAY = """
 
 @pytest.fixture
 def fake():
-    service = PingIDFake().start()
-    try:
+    with serving() as service:
         yield service
-        assert not service.validation_errors, service.validation_errors
-    finally:
-        service.stop()
 
 
 def test_every_user_comes_from_the_organisation_report_and_one_from_its_details(fake, tmp_path):

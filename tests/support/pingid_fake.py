@@ -94,6 +94,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import copy
 import csv
 import io
@@ -102,7 +103,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1119,3 +1120,16 @@ class PingIDFake(FakeService):
             devices = ";".join(d["nickname"] for d in row["devices"])
             writer.writerow({**row, "devices": devices})
         return out.getvalue().encode()
+
+
+@contextlib.contextmanager
+def serving(**options: Any) -> Iterator[PingIDFake]:
+    """A started ``PingIDFake(**options)`` for a test; on leaving it, every request passed validation
+    and no EditUser nulled a field it left out, and the fake is stopped."""
+    service = PingIDFake(**options).start()
+    try:
+        yield service
+        assert not service.validation_errors, service.validation_errors
+        service.assert_nothing_omitted()
+    finally:
+        service.stop()
