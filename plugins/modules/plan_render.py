@@ -43,8 +43,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: The rendering is returned; O(dest) is not written in check mode.
   diff_mode:
     support: none
+    description: The rendering is returned in RV(content); there is no before and after to compare.
 notes:
   - The plan holds no secret; it does hold the names and mapped attributes of the people it changes,
     so treat the renderings as you treat the plan.
