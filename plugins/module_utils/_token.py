@@ -97,12 +97,19 @@ class TokenSource:
         try:
             answer = self.endpoint.request("POST", self.token_url, form=fields, expected=(200,), idempotent=True)
         except ProvisioningError as exc:
-            raise ProvisioningError(
-                f"token endpoint {self.token_url} refused the {fields['grant_type'].rsplit(':', 1)[-1]} grant: "
-                f"{exc.message}; check the client id, the secret or key, and that the app is authorized",
-                exc.status,
-                exc.details,
-            ) from None
+            grant = fields["grant_type"].rsplit(":", 1)[-1]
+            if exc.status is None or exc.status >= 500 or exc.status == 429:
+                # Down, overloaded or unreachable after the retries: the credentials were not judged.
+                message = (
+                    f"token endpoint {self.token_url} did not answer the {grant} grant: {exc.message}; "
+                    "the service is unavailable or unreachable, the credentials were not checked: run again later"
+                )
+            else:
+                message = (
+                    f"token endpoint {self.token_url} refused the {grant} grant: {exc.message}; "
+                    "check the client id, the secret or key, and that the app is authorized"
+                )
+            raise ProvisioningError(message, exc.status, exc.details) from None
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if not token:
             raise ProvisioningError(f"token endpoint {self.token_url}: the answer has no access_token")

@@ -151,3 +151,19 @@ def test_a_refused_grant_names_the_endpoint_and_shows_no_secret(server):
     with pytest.raises(ProvisioningError) as echoed:
         api.request("GET", "/users")
     assert "tok-echoed" not in echoed.value.message
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [Reply(503, {"error": "temporarily_unavailable"}, {"Retry-After": "0"}), Reply(500, "oops"), Reply(reset=True)],
+    ids=["503", "500", "reset"],
+)
+def test_an_unavailable_token_endpoint_is_not_called_a_refused_grant(server, failure):
+    api, _source = api_with(server, client_credentials("app", "cs-123456789"))
+    server.script(failure)
+    with pytest.raises(ProvisioningError) as caught:
+        api.request("GET", "/users")
+    message = caught.value.message
+    assert "/oauth2/token did not answer the client_credentials grant" in message
+    assert "the credentials were not checked" in message and "refused" not in message
+    assert [r.path for r in server.requests] == ["/oauth2/token"]  # retries=0 here; the API was never called
