@@ -5,7 +5,7 @@ The directory (``support.ds389.populate``): four people (``locked`` has ``nsAcco
 25 bulk users, ``groupOfUniqueNames`` groups (one ``uniqueMember`` value carries the optional
 unique id, ``#'0101'B``), and a reader account whose own size limit (``nsSizeLimit: 20``) is
 below the number of users: an unpaged search cannot read them all, a paged one can.
-One sync goes into SCIM through ansible-playbook.
+The reader tests run on both backends; one sync goes into SCIM through ansible-playbook.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import ldap3
 import pytest
 from bench.playrun import SYNC_PLAY
 from support import ds389 as layout
+from support.ldap_backends import BACKENDS, usable_backend
 from support.playbook import run_playbook
 
 from ansible_collections.idsync.provisioning.plugins.module_utils._ldap import LdapOptions, read_directory
@@ -25,11 +26,17 @@ SCIM_SYNC_PLAY = SYNC_PLAY.format(module="idsync.provisioning.scim_sync")
 ALL_PEOPLE = len(layout.PEOPLE_LAYOUT) + layout.BULK_SIZE
 
 
-def options(ds, **overrides):
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return usable_backend(request.param)
+
+
+def options(ds, backend, **overrides):
     values = {
         "server_uri": [ds.uri],
         "bind_dn": ds.reader_dn,
         "bind_pw": ds.reader_pw,
+        "backend": backend,
         "dialect": "389",
         "user_base_dn": ds.dns["people"],
         "group_base_dn": ds.dns["groups"],
@@ -39,8 +46,8 @@ def options(ds, **overrides):
     return LdapOptions.from_getter(values.get)
 
 
-def read(ds, **overrides):
-    return read_directory(options(ds, **overrides))
+def read(ds, backend, **overrides):
+    return read_directory(options(ds, backend, **overrides))
 
 
 def by_uid(directory):
@@ -64,15 +71,15 @@ def raw_search(ds, search_filter, attributes, paged_size=None, as_reader=True):
         connection.unbind()
 
 
-def test_nsUniqueId_is_the_stable_id(ds389):
-    directory = read(ds389)
+def test_nsUniqueId_is_the_stable_id(ds389, backend):
+    directory = read(ds389, backend)
     _code, entries = raw_search(ds389, "(objectClass=inetOrgPerson)", ["nsUniqueId"], paged_size=100, as_reader=False)
     assert len(directory.users) == len(entries) == ALL_PEOPLE
     for user in directory.users:
         assert user.id == entries[user.dn]["nsUniqueId"][0].decode()
     # 389's own format: four groups of eight hex digits, not the entryUUID of the same entry
     assert all(len(u.id) == 35 and u.id.count("-") == 3 for u in directory.users)
-    groups = {g.name: g for g in read(ds389).groups}
+    groups = {g.name: g for g in read(ds389, backend).groups}
     group_ids = {
         dn: attrs["nsUniqueId"][0].decode()
         for dn, attrs in ds389.search(ds389.dns["groups"], attributes=["nsUniqueId"])[0]
@@ -80,15 +87,15 @@ def test_nsUniqueId_is_the_stable_id(ds389):
     assert {g.dn: g.id for g in groups.values()} == {dn: i for dn, i in group_ids.items() if dn != ds389.dns["groups"]}
 
 
-def test_nsAccountLock_is_the_disabled_rule(ds389):
-    users = by_uid(read(ds389))
+def test_nsAccountLock_is_the_disabled_rule(ds389, backend):
+    users = by_uid(read(ds389, backend))
     assert sorted(uid for uid, u in users.items() if u.disabled) == ["locked"]
     _code, locked = raw_search(ds389, "(nsAccountLock=true)", ["uid"])
     assert [attrs["uid"][0].decode() for attrs in locked.values()] == ["locked"]  # the server agrees
 
 
-def test_uniqueMember_groups(ds389):
-    directory = read(ds389)
+def test_uniqueMember_groups(ds389, backend):
+    directory = read(ds389, backend)
     uids = {u.id: u.attributes["uid"][0] for u in directory.users}
     members = {g.name: sorted(uids[m] for m in g.members) for g in directory.groups}
     # jsmith's value is "uid=jsmith,...#'0101'B": the optional unique id does not hide her
@@ -96,18 +103,29 @@ def test_uniqueMember_groups(ds389):
     assert sorted(by_uid(directory)["mlopez"].groups) == ["Accounting", "Engineering"]
 
 
-def test_paged_search_reads_more_entries_than_the_size_limit(ds389):
+def test_paged_search_reads_more_entries_than_the_size_limit(ds389, backend):
     code, unpaged = raw_search(ds389, "(objectClass=inetOrgPerson)", ["1.1"])
     assert code == "sizeLimitExceeded" and len(unpaged) == layout.READER_SIZE_LIMIT  # what an unpaged read gets
-    directory = read(ds389, page_size=7)
+    directory = read(ds389, backend, page_size=7)
     assert len(directory.users) == len({u.id for u in directory.users}) == ALL_PEOPLE
 
 
-def test_a_page_larger_than_the_size_limit_fails_the_read(ds389):
+def test_a_page_larger_than_the_size_limit_fails_the_read(ds389, backend):
     """The server cuts the page at the account's size limit: the read fails, it never takes a cut
     result for the whole directory."""
     with pytest.raises(ProvisioningError, match="sizeLimitExceeded"):
-        read(ds389, page_size=500)
+        read(ds389, backend, page_size=500)
+
+
+def test_both_backends_give_identical_records(ds389):
+    records = {}
+    for name in BACKENDS:
+        directory = read(ds389, usable_backend(name))
+        records[name] = (
+            sorted((u.as_dict() for u in directory.users), key=lambda r: r["id"]),
+            sorted([g.id, g.dn, g.name, sorted(g.members)] for g in directory.groups),
+        )
+    assert records["ldap3"] == records["python-ldap"]
 
 
 def test_sync_into_scim(ds389, scim_server, tmp_path):

@@ -97,7 +97,7 @@ class DS389(LdapAdmin):
 
     bind_dn = DIRECTORY_MANAGER
 
-    def __init__(self, workdir, suffix: str = "dc=example,dc=com", *, start_timeout: float = 60.0):
+    def __init__(self, workdir, suffix: str = "dc=example,dc=com", *, start_timeout: float = 300.0):
         self.workdir = os.path.abspath(str(workdir))
         self.suffix = self.base_dn = suffix
         self.name = "idsync" + secrets.token_hex(4)
@@ -155,7 +155,7 @@ class DS389(LdapAdmin):
         with open(wrapper, "w", encoding="utf-8") as handle:
             handle.write(WRAPPER)
         proc = subprocess.run(
-            [SYSTEM_PYTHON, wrapper, inf], capture_output=True, text=True, timeout=180, check=False, cwd=self.workdir
+            [SYSTEM_PYTHON, wrapper, inf], capture_output=True, text=True, timeout=600, check=False, cwd=self.workdir
         )
         if proc.returncode != 0:
             raise DS389Error(
@@ -178,7 +178,7 @@ class DS389(LdapAdmin):
             # it daemonizes: the pid comes from its pidfile
             proc = subprocess.run(
                 [NS_SLAPD, "-D", self.config_dir, "-i", self.pidfile],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=60, check=False,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=300, check=False,
             )  # fmt: skip
         if proc.returncode != 0:
             raise DS389Error(f"ns-slapd exited {proc.returncode}:\n{self._log_tail(log)}")

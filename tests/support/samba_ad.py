@@ -89,8 +89,19 @@ def check_requirements() -> None:
         raise SambaError("Samba's AD domain controller runs only as root; run the Samba AD tests as root")
 
 
-def _run(argv: list[str], what: str, timeout: float = 120) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+# Generous: provisioning takes 4 s on an idle machine, but over 2 minutes was seen on 2 cores at load 16.
+TOOL_TIMEOUT = 600.0
+
+
+def _run(argv: list[str], what: str, timeout: float = TOOL_TIMEOUT) -> str:
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stderr or b"")[-2000:]
+        output = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
+        raise SambaError(f"{what} did not end within {timeout:.0f} s (stopped); its last output:\n{output}") from None
     if proc.returncode != 0:
         raise SambaError(
             f"{what} failed (exit {proc.returncode}):\n{proc.stderr.strip()[-3000:]}\n{proc.stdout[-2000:]}"
@@ -115,7 +126,7 @@ class SambaAD(LdapAdmin):
     bind_dn = ADMIN
     ldaps_uri = f"ldaps://127.0.0.1:{LDAPS_PORT}"
 
-    def __init__(self, workdir, tls_dir=None, *, start_timeout: float = 60.0, lock_timeout: float = 900.0):
+    def __init__(self, workdir, tls_dir=None, *, start_timeout: float = 300.0, lock_timeout: float = 900.0):
         self.workdir = os.path.abspath(str(workdir))
         self.tls_dir = os.path.abspath(str(tls_dir)) if tls_dir else os.path.join(self.workdir, "tls")
         self.start_timeout = start_timeout
