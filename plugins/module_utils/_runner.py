@@ -355,7 +355,10 @@ class _SyncRun:
         workers = params["max_workers"]
         drift: list[dict[str, Any]] = []
         with _state_for_run(state_file, target.name, self.check_mode) as state:
-            views = _plan.Views(connector, state, user_mapping.paths, desired_users, desired_groups, errors)
+            # What a saved plan records of each object it touches, and what its apply compares.
+            views = None
+            if saved is not None or params.get("save_plan"):
+                views = _plan.Views(connector, state, user_mapping.paths, desired_users, desired_groups, errors)
             if saved is not None:
                 plan, drift = _plan.prepare_apply(saved, views, connector, state, workers)
                 self.plan_info["drift"] = drift
