@@ -31,6 +31,12 @@ def backend(request):
     return usable_backend(request.param)
 
 
+@pytest.fixture
+def scim_server(scim_server_factory):
+    """scim2-server given time to start on a busy machine (20 s, the default, was seen too short at load 17)."""
+    return scim_server_factory(startup_timeout=300.0)
+
+
 def options(ds, backend, **overrides):
     values = {
         "server_uri": [ds.uri],

@@ -43,6 +43,12 @@ def backend(request):
 
 
 @pytest.fixture
+def scim_server(scim_server_factory):
+    """scim2-server given time to start on a busy machine (20 s, the default, was seen too short at load 17)."""
+    return scim_server_factory(startup_timeout=300.0)
+
+
+@pytest.fixture
 def tap(samba_ad):
     """An LDAPS relay in front of Samba that records the clients' requests in clear."""
     with LdapsTap(LDAPS_PORT, samba_ad.cert_file, samba_ad.key_file, samba_ad.ca_file) as relay:
