@@ -27,7 +27,7 @@ $(VENV)/.installed: requirements/dev.txt requirements/runtime.txt | system-packa
 # From Debian, installed only when one is missing: slapd and ldap-utils (the directory of the tests
 # and the demo, ldapsearch for the benchmarks), Samba's AD domain controller and 389-DS (the real
 # directories of the tests), and what python-ldap compiles with (gcc, libldap2-dev, libsasl2-dev).
-SYSTEM_PACKAGES := slapd ldap-utils samba winbind krb5-user ldb-tools 389-ds-base gcc libldap2-dev libsasl2-dev
+SYSTEM_PACKAGES := slapd ldap-utils samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind krb5-user ldb-tools 389-ds-base gcc libldap2-dev libsasl2-dev
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

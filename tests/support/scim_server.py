@@ -76,7 +76,7 @@ class ScimServer:
         port: int | None = None,
         service_provider_config: dict[str, Any] | str | None = None,
         executable: str | None = None,
-        startup_timeout: float = 20.0,
+        startup_timeout: float = 180.0,
     ):
         self.token = token or secrets.token_hex(16)
         self.port = port
