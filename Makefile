@@ -180,8 +180,8 @@ integration: venv system-packages collection
 	$(call pytest,$(VENV),-q -n 2 --dist loadfile tests/integration tests/contract)
 
 # make bench: the directory reader against ldapsearch, ldap3 and python-ldap at BENCH_LDAP_SIZES
-# entries (tests/bench/ldap_bench.py; BENCH_LDAP_SIZES=10000 for a quick look, about a minute),
-# then the sync bench (tests/bench/run.py, targets.py). The plots need requirements/bench.txt.
+# entries (tests/bench/ldap_bench.py, about 20 minutes; BENCH_LDAP_SIZES=10000 for a quick look, about
+# 2 minutes), then the sync bench (tests/bench/run.py, targets.py). The plots need requirements/bench.txt.
 BENCH_LDAP_SIZES ?= 10000,50000,100000
 export BENCH_LDAP_SIZES
 $(VENV)/.bench-installed: requirements/bench.txt | venv

@@ -21,7 +21,7 @@ with the targets of issue 13, as one table per N, written as JSON and plotted (t
 memory against N, matplotlib from requirements/bench.txt).
 
     python tests/bench/ldap_bench.py [--sizes 10000,50000,100000] [--repeat 1] [--profile]
-    BENCH_LDAP_SIZES=10000 python tests/bench/ldap_bench.py          # about a minute
+    BENCH_LDAP_SIZES=10000 python tests/bench/ldap_bench.py          # about 2 minutes (full: 20)
     python tests/bench/ldap_bench.py --sizes 50000 --profile          # + a cProfile of each Python row
     python tests/bench/ldap_bench.py --sizes 10000 --rows ldap3,reader-ldap3 --commit HEAD
 
