@@ -398,3 +398,100 @@ def test_run_report_json_and_markdown(tmp_path):
 def test_the_collection_version_is_galaxys():
     galaxy = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
     assert galaxy["version"] == _plan.COLLECTION_VERSION
+
+
+# -- the sync runner's plan options, through run_sync with the memory target --------------------
+
+
+class Finished(Exception):
+    """exit_json / fail_json of the fake module: the result, and whether the task failed."""
+
+    def __init__(self, failed, result):
+        super().__init__(result.get("msg"))
+        self.failed, self.result = failed, result
+
+
+class FakeModule:
+    def __init__(self, params, check_mode):
+        self.params, self.check_mode, self._diff = params, check_mode, False
+        self.no_log_values = {SECRET}
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+    def exit_json(self, **result):
+        raise Finished(False, result)
+
+    def fail_json(self, **result):
+        raise Finished(True, result)
+
+
+def run_module(connector, check_mode, **options):
+    from ansible_collections.idsync.provisioning.plugins.module_utils import _runner
+    from ansible_collections.idsync.provisioning.plugins.module_utils._kit import Target
+
+    target = Target(
+        name="memory",
+        build=lambda params: connector,
+        connection_spec=lambda: {"url": {"type": "str"}, "token": {"type": "str", "no_log": True}},
+        user_key="userName",
+        default_user_mapping={"userName": "attributes.uid", "title": "attributes.title"},
+    )
+    spec = _runner.sync_argument_spec(target.connection_spec())
+    params = {name: option.get("default") for name, option in spec.items()}
+    records = [
+        {"id": "s1", "attributes": {"uid": "jdoe", "title": "Principal"}},
+        {"id": "s2", "attributes": {"uid": "asmith", "title": "Manager"}, "disabled": True},
+        {"id": "s3", "attributes": {"uid": "zoe", "title": "Intern"}},
+    ]
+    params.update(url="memory://tenant", token=SECRET, users=records, **options)
+    with pytest.raises(Finished) as finished:
+        _runner.run_sync(FakeModule(params, check_mode), target)
+    return finished.value
+
+
+def test_run_sync_saves_a_plan_in_check_mode_and_applies_exactly_it(tmp_path):
+    target = seeded()
+    plan_path, report_path = tmp_path / "plan.json", tmp_path / "run.md"
+    refused = run_module(target, False, save_plan=str(plan_path))
+    assert refused.failed and refused.result["msg"].startswith("save_plan: a plan is saved by a preview (check mode)")
+    assert target.writes == [] and not plan_path.exists()
+
+    preview = run_module(target, True, save_plan=str(plan_path), report_file=str(tmp_path / "preview.json"))
+    assert not preview.failed and target.writes == []
+    assert preview.result["preview"][0] == "memory at memory://tenant: preview, nothing written (check mode)"
+    assert stat.S_IMODE(os.stat(plan_path).st_mode) == 0o600 and SECRET not in plan_path.read_text()
+    saved = json.loads(plan_path.read_text())
+    assert saved["target"] == {"name": "memory", "connection": {"url": "memory://tenant"}}
+    assert json.loads((tmp_path / "preview.json").read_text())["result"] == "preview"
+
+    # the same plan made two hours earlier is refused under max_plan_age 1h, before any write
+    approved = plan_path.read_text()
+    old = dict(saved, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7200)))
+    plan_path.write_text(_plan.plan_text(_plan.seal(old)))
+    stale = run_module(target, False, apply_plan=str(plan_path), max_plan_age="1h")
+    assert stale.failed and "2h ago, longer ago than max_plan_age (1h) allows" in stale.result["msg"]
+    assert target.writes == []
+
+    plan_path.write_text(approved)
+    applied = run_module(target, False, apply_plan=str(plan_path), report_file=str(report_path))
+    assert not applied.failed, applied.result.get("msg")
+    assert (
+        applied.result["report"]["counts"]
+        == saved["summary"]["counts"]
+        == {
+            "create_user": 1,
+            "update_user": 1,
+            "disable_user": 2,
+        }
+    )
+    assert applied.result["plan_file"]["id"] == saved["plan_id"]
+    assert sorted(call[0] for call in target.writes) == [
+        "create_user",
+        "set_user_enabled",
+        "set_user_enabled",
+        "update_user",
+    ]
+    report = report_path.read_text()
+    assert report.startswith("# idsync.provisioning run report: memory") and SECRET not in report
