@@ -291,6 +291,8 @@ class Directory:
 
 
 _DN_SPECIALS = ("\\", "+", '"', ";", "#")
+# a DN with none of these needs only lower-casing (most DNs of OpenLDAP and 389-DS)
+_PLAIN_DN = re.compile(r'[\\+";#\s]')
 
 
 def normalize_dn(dn: str) -> str:
@@ -298,9 +300,16 @@ def normalize_dn(dn: str) -> str:
 
     ``cn=Smith\\, Janet`` and ``CN=smith\\2c janet`` name the same entry.
     """
+    # it runs once per entry and per member: the common cases first, without the parser
+    if _PLAIN_DN.search(dn) is None:
+        return dn.lower()
     if not any(c in dn for c in _DN_SPECIALS):
-        # the common case, without the parser (it runs once per entry and member)
-        return ",".join("=".join(part.strip() for part in rdn.split("=", 1)) for rdn in dn.lower().split(","))
+        # white space only (AD's CN=Janet Smith,OU=...): strip it around types and values
+        rdns = []
+        for rdn in dn.lower().split(","):
+            attr, sep, value = rdn.partition("=")
+            rdns.append(f"{attr.strip()}{sep}{value.strip()}")
+        return ",".join(rdns)
     rdns = []
     for rdn in _split_dn(dn):
         avas = []

@@ -76,6 +76,22 @@ def test_normalize_dn_resolves_escapes_and_case():
     assert normalize_dn("cn=a,dc=x") != normalize_dn("cn=b,dc=x")
 
 
+@pytest.mark.parametrize(
+    ("dn", "expected"),
+    [
+        ("uid=JDoe,ou=People,dc=Example,dc=org", "uid=jdoe,ou=people,dc=example,dc=org"),  # plain: lower-cased
+        ("CN=Janet Smith, OU=Staff ,DC=corp,DC=example", "cn=janet smith,ou=staff,dc=corp,dc=example"),  # spaces
+        ("cn = a=b ,dc=x", "cn=a=b,dc=x"),  # an '=' in a value stays
+        ("cn=Smith\\, Janet,dc=x", "cn=smith, janet,dc=x"),  # an escape: the parser
+        ("cn=b+uid=a,dc=x", "cn=b+uid=a,dc=x"),  # a multi-valued RDN: sorted by the parser
+        ("uid=a+cn=b,dc=x", "cn=b+uid=a,dc=x"),
+        ("", ""),
+    ],
+)
+def test_normalize_dn_fast_paths_agree_with_the_parser(dn, expected):
+    assert normalize_dn(dn) == expected
+
+
 def test_server_filters_accept_any_extensible_match_but_the_evaluator_does_not():
     in_chain = "(memberOf:1.2.840.113556.1.4.1941:=cn=Staff,dc=example,dc=org)"
     assert f.parse(in_chain, evaluable=False).op == "ext"
