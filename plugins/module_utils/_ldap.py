@@ -1049,9 +1049,12 @@ class LdapReader:
 
     def _render_id(self, value: bytes) -> str:
         """objectGUID as Windows writes it (mixed-endian); text ids (entryUUID, nsUniqueId) as they are."""
-        if self._id_binary or not _is_utf8(value):
-            return str(uuid.UUID(bytes_le=value)) if len(value) == 16 else base64.b64encode(value).decode("ascii")
-        return value.decode("utf-8")
+        if not self._id_binary:
+            try:
+                return value.decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # binary after all (the schema did not say so, or could not be read)
+        return str(uuid.UUID(bytes_le=value)) if len(value) == 16 else base64.b64encode(value).decode("ascii")
 
     # -- scope -------------------------------------------------------------------------
     def _user_attribute_list(self) -> list[str]:
@@ -1283,14 +1286,6 @@ def _strip_unique_id(value: str) -> str:
     """``uniqueMember`` may carry an optional unique id after the DN (``cn=x,dc=y#'0101'B``)."""
     head, sep, tail = value.rpartition("#'")
     return head if sep and tail.endswith("'B") and set(tail[:-2]) <= {"0", "1"} else value
-
-
-def _is_utf8(value: bytes) -> bool:
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _text_or_base64(value: bytes) -> str:
