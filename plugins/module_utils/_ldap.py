@@ -534,6 +534,10 @@ class _Unreachable(Exception):
 
 
 class _Backend:
+    """What the reader asks of a library: ``open`` (connect and bind, or raise ``_Unreachable`` for
+    the next server), ``search`` (a paged search, every page's result checked), ``read`` (one entry
+    by DN, None when it does not exist) and ``close``; failures in the same words from both."""
+
     name = ""
 
     def __init__(self, options: LdapOptions, references: list[str]):
