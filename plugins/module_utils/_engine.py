@@ -1238,6 +1238,11 @@ class _Applier:
         if state is None:
             return []
         failed_users: set[str] = set()
+        # Stale links go first: an account this run re-created under a stale id is then kept.
+        for user_id in plan.stale_user_links:
+            state.forget("users", user_id)
+        for group_id in plan.stale_group_links:
+            state.forget("groups", group_id)
         for step in plan.steps:
             action = step.action
             if action.object_type == "user" and action.status == "failed" and action.target_id:
@@ -1250,17 +1255,22 @@ class _Applier:
                     plan.matched_users.setdefault(action.source_id or "", action.target_id)
                 elif action.kind == "delete_user":
                     state.forget("users", action.target_id)
-                elif action.kind == "disable_user" and action.source_id not in plan.wanted_users:
-                    state.remember("users", action.target_id, state.marker("users", action.target_id), enabled=False)
+                elif action.kind == "disable_user":
+                    # The fingerprint of what is wanted now (a disabled account), not of its enabled
+                    # past: enabled again in the directory, it then differs and is activated.
+                    wanted = plan.wanted_users.get(action.source_id or "")
+                    state.remember(
+                        "users",
+                        action.target_id,
+                        state.marker("users", action.target_id),
+                        enabled=False,
+                        fingerprint=wanted[0] if wanted else None,
+                    )
             if self.caps.group_link == "state":
                 if action.kind in ("create_group", "link_group"):
                     state.remember("groups", action.target_id, step.link, key=action.name)
                 elif action.kind == "delete_group":
                     state.forget("groups", action.target_id)
-        for user_id in plan.stale_user_links:
-            state.forget("users", user_id)
-        for group_id in plan.stale_group_links:
-            state.forget("groups", group_id)
         if self.caps.user_link == "state":
             self.record_fingerprints(plan, failed_users)
         state.record_run(full_verification=plan.full_verification)

@@ -333,13 +333,6 @@ def test_U4_leavers_suspended_one_comes_back_activated_delete_action_and_unmanag
     assert "contractor" not in touched, touched
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine (_engine.py _Applier.record_state): a user disabled in the directory is suspended but"
-    " its state record keeps the fingerprint of the enabled account (and enabled: true), so when it is"
-    " enabled in the directory again the run trusts the record and plans nothing; only a full"
-    " verification activates it",
-)
 def test_U4_user_disabled_in_the_directory_and_enabled_again_is_activated_without_a_verification(env):
     env.run()
     env.fake.pair_device("asmith")
@@ -411,12 +404,6 @@ def test_U2_user_deleted_behind_the_back_is_found_by_the_verification_run_automa
     assert env.fake.op_count("AddUser") == 5, "one AddUser per account re-added, never a duplicate"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine (_engine.py _Applier.record_state): the stale links are forgotten after the links of"
-    " this run are recorded, so an account re-created under the id of its stale link (PingID's id is the"
-    " userName) is dropped from the state file again, and the next run links it by key once more",
-)
 def test_U2_user_re_created_by_the_verification_run_is_kept_in_the_state_file(env):
     """After the verification run re-adds an account deleted behind the provisioner's back, the
     state file records it again (with its fingerprint): the next run sends nothing."""
