@@ -56,8 +56,8 @@ CORE_SCHEMAS = frozenset(s.lower() for s in (USER_SCHEMA, GROUP_SCHEMA))
 
 # -- small SCIM helpers --------------------------------------------------------------------
 def filter_literal(value: str) -> str:
-    """A SCIM filter string literal (RFC 7644 3.4.2.2: JSON string rules; quote and backslash escaped)."""
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A SCIM filter string literal (RFC 7644 3.4.2.2: JSON string rules, control characters too)."""
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def get_ci(node: Any, name: str) -> Any:
