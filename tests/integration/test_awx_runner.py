@@ -595,8 +595,13 @@ def test_execution_environment_image_definition():
     interpreter = dependencies["python_interpreter"]
     version = re.fullmatch(r"/usr/bin/python(3\.\d+)", interpreter["python_path"]).group(1)
     assert f"python{version}" in interpreter["package_system"].split()
-    # the collection's Python and system requirements come from the installed collection, never repeated here
-    assert "python" not in dependencies and "system" not in dependencies
+    # the collection's Python and system requirements come from the installed collection, never repeated
+    # here; the image adds only the optional fast reader (python-ldap) and the headers it compiles with
+    assert [re.split(r"[=<>!~ ]", line, maxsplit=1)[0] for line in dependencies["python"]] == ["python-ldap"]
+    assert dependencies["system"] == [f"python{version}-devel [platform:rpm compile]"]
+    collection_requirements = requirement_lines(REPO_ROOT / "meta" / "ee-requirements.txt")
+    required = {re.split(r"[=<>!~ ]", line, maxsplit=1)[0] for line in collection_requirements}
+    assert "python-ldap" not in required, "python-ldap is optional for the collection (ldap3 is the fallback)"
 
     galaxy = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text(encoding="utf-8"))
     tarball = f"{galaxy['namespace']}-{galaxy['name']}-{galaxy['version']}.tar.gz"
