@@ -32,6 +32,11 @@ to lose) when ``disable_invited`` is ``revoke`` (the default), or fails that use
 saying so when it is ``fail``. A pending invitation is never left open for a person the directory
 has disabled without the run saying so. For the same reason a user cannot be *created* disabled
 (``provision_disabled_users``): that user is refused with a message, before any call.
+
+Writes whose answer is lost (a 5xx, a reset, a timeout: it may have landed): the routes that set
+values (``SETTING_ROUTES``) are resent by the HTTP layer as reads are. The others fail when done
+twice, with an "already so" error (a second suspend: ``suspend_inactive_user``); ``call_once``
+sends them again once and takes that error as done.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._connector imp
 )
 from ansible_collections.idsync.provisioning.plugins.module_utils._engine import values_equal
 from ansible_collections.idsync.provisioning.plugins.module_utils._http import (
+    AmbiguousRequestError,
     HttpClient,
     bearer_auth,
     default_error_text,
@@ -109,6 +115,9 @@ ADD_RESULT_TEXT = {
     "persistent_id_disabled": "persistent ids are not enabled for this team",
     "user_creation_failed": "Dropbox failed to create the account",
 }
+
+# Writes that set values: sending one again sets the same values, so the HTTP layer may resend it.
+SETTING_ROUTES = frozenset({"team/members/set_profile_v2", "team/groups/update"})
 
 # groups/members/add|remove errors that name the members at fault (the others fail the whole call)
 _MEMBER_LIST_ERRORS = (
@@ -328,9 +337,30 @@ class DropboxConnector(Connector):
         )
 
     # -- the wire ---------------------------------------------------------------------------
-    def call(self, route: str, arg: Any, read: bool = False) -> Any:
-        """POST one route with its JSON argument; ``read`` routes may be resent after a 5xx."""
-        return self.client.request("POST", f"/{route}", json=arg, expected=(200,), idempotent=read)
+    def call(self, route: str, arg: Any, read: bool = False, resend: bool = False) -> Any:
+        """POST one route with its JSON argument; ``read`` routes, ``SETTING_ROUTES`` and a ``resend``
+        may be resent by the HTTP layer after a 5xx, a reset or a timeout."""
+        idempotent = read or resend or route in SETTING_ROUTES
+        return self.client.request("POST", f"/{route}", json=arg, expected=(200,), idempotent=idempotent)
+
+    def call_once(self, route: str, arg: Any, done: Sequence[str] = ()) -> Any:
+        """A write that Dropbox refuses when it is done already (``done``: its error tags).
+
+        Sent once; after an ambiguous failure (the answer lost: the write may have landed) it is
+        sent again, with the HTTP layer's retries, and a ``done`` error then means the first one
+        went through: None is returned. A ``done`` error to the first sending is raised: then it is
+        the service's refusal (suspending an invited member is ``suspend_inactive_user`` too).
+        """
+        try:
+            return self.call(route, arg)
+        except AmbiguousRequestError:
+            pass
+        try:
+            return self.call(route, arg, resend=True)
+        except ProvisioningError as exc:
+            if error_tag(exc) in done:
+                return None
+            raise
 
     def _paged(self, route: str, arg: dict[str, Any], items: str) -> Iterator[dict[str, Any]]:
         """Cursor paging: ``route`` then ``<route>/continue`` (``list_v2`` -> ``list/continue_v2``)."""
@@ -556,7 +586,7 @@ class DropboxConnector(Connector):
     def set_user_enabled(self, user: TargetUser, enabled: bool) -> None:
         if enabled:
             try:
-                self.call("team/members/unsuspend", {"user": _by_id(user.id)})
+                self.call_once("team/members/unsuspend", {"user": _by_id(user.id)})
             except ProvisioningError as exc:
                 if error_tag(exc) != "unsuspend_non_suspended_member":
                     raise
@@ -571,7 +601,8 @@ class DropboxConnector(Connector):
             self._remove(user, self._revoke_arg(user))
             user.enabled = False
             return
-        self.call("team/members/suspend", {"user": _by_id(user.id), "wipe_data": self.wipe_data})
+        arg = {"user": _by_id(user.id), "wipe_data": self.wipe_data}
+        self.call_once("team/members/suspend", arg, done=("suspend_inactive_user",))
         user.enabled = False
 
     def delete_user(self, user: TargetUser) -> None:
@@ -664,7 +695,7 @@ class DropboxConnector(Connector):
 
     def delete_group(self, group: TargetGroup) -> None:
         try:
-            launched = self.call("team/groups/delete", _group_selector(group.id))
+            launched = self.call_once("team/groups/delete", _group_selector(group.id))
         except ProvisioningError as exc:
             if error_tag(exc) in ("group_already_deleted", "group_not_found"):
                 return  # gone already: what a delete wants
@@ -683,14 +714,16 @@ class DropboxConnector(Connector):
 
             def send_add(ids: list[str]) -> None:
                 members = [{"user": _by_id(u), "access_type": {".tag": "member"}} for u in ids]
-                self.call("team/groups/members/add", {"group": selector, "members": members, "return_members": False})
+                arg = {"group": selector, "members": members, "return_members": False}
+                self.call_once("team/groups/members/add", arg, done=("duplicate_user",))
 
             current.update(_each_member(send_add, adding, failures))
         if removing:
 
             def send_remove(ids: list[str]) -> None:
                 users = [_by_id(u) for u in ids]
-                self.call("team/groups/members/remove", {"group": selector, "users": users, "return_members": False})
+                arg = {"group": selector, "users": users, "return_members": False}
+                self.call_once("team/groups/members/remove", arg, done=("member_not_in_group",))
 
             current.difference_update(_each_member(send_remove, removing, failures))
         group.members = current

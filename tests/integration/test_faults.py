@@ -540,16 +540,7 @@ def sample_cases() -> list[Case]:
 
 CASES = sample_cases()
 # Cases that fail because of a bug outside this file's and the HTTP layer's reach: the fix wanted.
-KNOWN = {
-    "dropbox-write-503": (
-        "dropbox.py sends every write as non-idempotent (call(..., read=False)), so a 503/500/reset/timeout on "
-        "team/members/set_profile_v2 is an AmbiguousRequestError the connector does not resolve: the object fails "
-        "and the run with it. Wanted in DropboxConnector.call: idempotent=True for set_profile_v2 and groups/update "
-        "(they set values), and for suspend/unsuspend/groups/members/add|remove/groups/delete a resend after an "
-        "ambiguous failure that takes the 'already so' error (suspend_inactive_user, unsuspend_non_suspended_member, "
-        "duplicate_user, users_not_in_group, group_not_found) as done"
-    ),
-}
+KNOWN: dict[str, str] = {}
 
 
 def arm(proxy: FaultProxy, target: type[Target], case: Case) -> None:
