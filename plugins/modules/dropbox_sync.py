@@ -155,6 +155,55 @@ plan:
     - C(counts), C(managed_users), C(managed_groups) and every planned C(actions).
   returned: when a threshold or the empty-source guard stopped the run
   type: dict
+preview:
+  description:
+    - The plan for people, summary first, one line per C(preview_limit) object per action, then
+      C(... and K more); each object with its action, the reason and the changed fields under the
+      service's own names as before -> after, a group's member changes as C(+ name) / C(- name) lines.
+    - The same text leads the C(--diff) output.
+  returned: when the run planned (not when it was refused before planning)
+  type: list
+  elements: str
+  sample: ["Summary: 2 changes to 2 objects", "  create_user   1", "  disable_user  1", "", "create_user (1)", "  + jdoe: new in the directory"]
+plan_file:
+  description: The saved plan written (O(save_plan)) or applied (O(apply_plan)).
+  returned: when O(save_plan) or O(apply_plan) is set
+  type: dict
+  contains:
+    id:
+      description: The plan's identifier, a digest of its content (an edited file does not match it).
+      type: str
+    path:
+      description: Where the plan file is.
+      type: str
+    created:
+      description: When the plan was made (UTC, ISO 8601).
+      type: str
+    actions:
+      description: Number of actions in the plan (when saving).
+      type: int
+    objects:
+      description: Number of objects the plan touches (when saving).
+      type: int
+    bytes:
+      description: Size of the plan file (when saving).
+      type: int
+drift:
+  description:
+    - What changed in the directory or in the service since the saved plan was made, per object
+      (C(object_type), C(name), C(where), C(changes), C(actions)).
+    - Without O(skip_drifted) nothing was written; with it, these objects' actions were left out.
+  returned: when O(apply_plan) found drift
+  type: list
+  elements: dict
+plan_id:
+  description: The identifier of the saved plan that was refused because it drifted.
+  returned: when O(apply_plan) found drift and nothing was written
+  type: str
+report_file:
+  description: The path of the run report written (O(report_file)).
+  returned: when O(report_file) is set
+  type: str
 details:
   description:
     - When the run stopped before any write on an error answer of Dropbox (a failed read), that answer's body
