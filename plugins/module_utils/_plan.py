@@ -27,12 +27,9 @@ operator's description of the same things.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -65,6 +62,7 @@ from ansible_collections.idsync.provisioning.plugins.module_utils._state import 
     fingerprint,
     format_time,
     parse_time,
+    write_private,
 )
 
 COLLECTION_VERSION = DEFAULT_USER_AGENT.rpartition("/")[2]
@@ -528,26 +526,6 @@ def seal(document: dict[str, Any]) -> dict[str, Any]:
 
 def short_id(plan_id: str) -> str:
     return plan_id.split(":", 1)[-1][:12]
-
-
-def write_private(path: str, text: str, what: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same directory, fsync, rename), mode 0600."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temp_path = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    except OSError as exc:
-        raise ProvisioningError(f"{what} {path}: cannot write in {directory}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_path, 0o600)
-        os.replace(temp_path, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_path)
-        raise ProvisioningError(f"{what} {path}: cannot write it: {exc.strerror or exc}") from exc
 
 
 def plan_text(document: Mapping[str, Any]) -> str:

@@ -140,6 +140,7 @@ def _guarded(module, work: Callable[[], dict[str, Any]], needs: tuple[str, ...])
     available = {
         "requests": (_http.HAS_REQUESTS, _http.REQUESTS_IMPORT_ERROR),
         "ldap3": (_ldap.HAS_LDAP3, _ldap.LDAP3_IMPORT_ERROR),
+        "python-ldap": (_ldap.HAS_PYTHON_LDAP, _ldap.PYTHON_LDAP_IMPORT_ERROR),
         "jmespath": (_mapping.HAS_JMESPATH, _mapping.JMESPATH_IMPORT_ERROR),
     }
     for library in needs:
@@ -210,7 +211,9 @@ def run_sync(module, target: Target) -> None:
         run.write_report(result=result)
         return result
 
-    needs = ("requests", "jmespath") + (("ldap3",) if module.params.get("source") else ())
+    source = module.params.get("source")
+    # the directory's library is the one its backend option selects (auto: python-ldap, else ldap3)
+    needs = ("requests", "jmespath") + ((_ldap.backend_requirement(source.get("backend"))[0],) if source else ())
     _guarded(module, work, needs)
 
 

@@ -503,28 +503,36 @@ def save_state(state: OwnershipState, check_mode: bool = False) -> bool:
     """
     if check_mode or not state.path or not state.dirty:
         return False
-    path = state.path
-    directory = os.path.dirname(os.path.abspath(path))
     payload = json.dumps(state.as_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_private(state.path, payload, "state file")
+    state.dirty = False
+    state.migrated_from = None
+    return True
+
+
+def write_private(path: str, text: str, what: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file in the same directory, fsync, rename), mode 0600.
+
+    The state file, a saved plan, a report: never half written, nobody else's to read. ``what``
+    names the file in errors.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
     try:
-        # mkstemp creates the file 0600: the records are not secrets, but they are nobody's business.
+        # mkstemp creates the file 0600
         fd, temp_path = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path), suffix=".tmp")
     except OSError as exc:
-        raise ProvisioningError(f"state file {path}: cannot write in {directory}: {exc.strerror or exc}") from exc
+        raise ProvisioningError(f"{what} {path}: cannot write in {directory}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload)
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp_path, 0o600)
         os.replace(temp_path, path)
     except OSError as exc:
         _remove_quietly(temp_path)
-        raise ProvisioningError(f"state file {path}: cannot write it: {exc.strerror or exc}") from exc
+        raise ProvisioningError(f"{what} {path}: cannot write it: {exc.strerror or exc}") from exc
     _fsync_directory(directory)
-    state.dirty = False
-    state.migrated_from = None
-    return True
 
 
 def check_state_writable(path: str) -> None:
