@@ -288,6 +288,15 @@ class Directory:
     # continuation references (search result references) the server returned: not followed, no records
     references: list[str] = field(default_factory=list)
     backend: str = ""
+    # (group name or DN, member DN): member values naming no entry in the directory, left out
+    missing_members: list[tuple[str, str]] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """What the run should say about the directory's data: one line per member value naming no entry."""
+        return [
+            f"group {group!r}: member {member!r} does not exist in the directory (left out)"
+            for group, member in self.missing_members
+        ]
 
 
 _DN_SPECIALS = ("\\", "+", '"', ";", "#")
@@ -907,6 +916,8 @@ class LdapReader:
         self._in_chain_cache: dict[str, set[str]] = {}
         self._known_users: set[str] = set()
         self._non_groups: set[str] = set()
+        # normalised DNs of member values a base read found no entry for
+        self._missing: set[str] = set()
 
     # -- connection --------------------------------------------------------------------
     def __enter__(self) -> LdapReader:
@@ -1167,7 +1178,11 @@ class LdapReader:
         key = normalize_dn(dn)
         if key in self._non_groups:
             return None
+        referred = len(self.references)
         entry = self.backend.read(dn, ["objectClass", *self._member_request])
+        if entry is None and len(self.references) == referred:
+            # no such object (a referral elsewhere is counted in references, not taken for missing)
+            self._missing.add(key)
         classes = {v.decode("utf-8").lower() for v in _values(entry[1], "objectClass")} if entry else set()
         if not classes & _GROUP_CLASSES:
             self._non_groups.add(key)
@@ -1183,6 +1198,7 @@ class LdapReader:
     def _read(self) -> Directory:
         self._known_users = set()
         self._non_groups = set()
+        self._missing = set()
         raw_groups = self.read_groups()
         groups_by_dn = {normalize_dn(g["dn"]): g for g in raw_groups}
 
@@ -1219,11 +1235,29 @@ class LdapReader:
             groups.append(
                 SourceGroup(id=group["id"], dn=group["dn"], name=group["name"], members=[u.id for u in members])
             )
-        return self._directory(list(by_dn.values()), groups)
+        return self._directory(list(by_dn.values()), groups, self._missing_members(groups_by_dn))
 
-    def _directory(self, users: list[SourceUser], groups: list[SourceGroup]) -> Directory:
+    def _missing_members(self, groups_by_dn: dict[str, dict]) -> list[tuple[str, str]]:
+        """(group, member DN) for each member value the expansion found no entry for: the groups in
+        scope by name, a nested group outside it (or one of user_groups) by DN."""
+        if not self._missing:
+            return []
+        return [
+            (group.get("name") or group["dn"], dn)
+            for group in groups_by_dn.values()
+            for dn in dict.fromkeys(group["member_dns"])
+            if normalize_dn(dn) in self._missing
+        ]
+
+    def _directory(
+        self, users: list[SourceUser], groups: list[SourceGroup], missing: list[tuple[str, str]] | None = None
+    ) -> Directory:
         return Directory(
-            users=users, groups=groups, references=list(dict.fromkeys(self.references)), backend=self.backend_name
+            users=users,
+            groups=groups,
+            references=list(dict.fromkeys(self.references)),
+            backend=self.backend_name,
+            missing_members=missing or [],
         )
 
     def _members_of_targeted_groups(self, groups_by_dn: dict[str, dict]) -> set[str]:

@@ -331,6 +331,8 @@ class _SyncRun:
         if params["source"]:
             options = _ldap.LdapOptions.from_getter(params["source"].get)
             directory = _ldap.read_directory(options)
+            for warning in directory.warnings():
+                self.module.warn(warning)
             user_records: list[Any] = directory.users
             group_records: list[Any] | None = directory.groups if options.group_base_dn else None
         else:

@@ -405,12 +405,6 @@ def test_a_member_pointing_at_a_missing_entry_does_not_stop_the_group(target, fi
     assert [m.lower() for m in plain] == [target.keys["good1"].lower()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reader drops a member DN that does not exist without a word (_ldap.py _expand_members / "
-    "_group_outside_scope): the result should name the group and the missing member, e.g. a warning "
-    "\"group 'Plain': member 'uid=ghost,...' does not exist in the directory (left out)\"",
-)
 def test_a_member_pointing_at_a_missing_entry_is_named_in_the_result(target, first):
     shown = json.dumps(first["applied"], ensure_ascii=False).lower()
     assert GHOST_DN.lower() in shown
