@@ -294,7 +294,8 @@ class Directory:
     def warnings(self) -> list[str]:
         """What the run should say about the directory's data: one line per member value naming no entry."""
         return [
-            f"group {group!r}: member {member!r} does not exist in the directory (left out)"
+            # quoted as written, not repr(): a DN's escapes (``\,``) and a name's backslashes stay single
+            f"group '{group}': member '{member}' does not exist in the directory (left out)"
             for group, member in self.missing_members
         ]
 

@@ -23,6 +23,7 @@ PLAIN = f"CN=Plain,{GROUPS}"
 ELSEWHERE = f"CN=Elsewhere,{OTHER}"
 GHOST = f"CN=Ghost,{STAFF}"
 GHOST_NESTED = f"CN=Ghost Two,{OTHER}"
+GHOST_ESCAPED = f"CN=Ghost\\, Three,{STAFF}"  # a DN escape: shown as written
 OUTSIDER = f"CN=Outsider,{OTHER}"  # exists, but outside the user scope: left out without a warning
 SCHEMA = [
     "( 1.2.840.113556.1.4.2 NAME 'objectGUID' SYNTAX '1.3.6.1.4.1.1466.115.121.1.40' SINGLE-VALUE )",
@@ -63,7 +64,7 @@ ENTRIES = {
     ALICE: user(ALICE),
     BOB: user(BOB),
     OUTSIDER: user(OUTSIDER),
-    PLAIN: group(PLAIN, [ALICE, GHOST, OUTSIDER, ELSEWHERE]),
+    PLAIN: group(PLAIN, [ALICE, GHOST, OUTSIDER, ELSEWHERE, GHOST_ESCAPED]),
     ELSEWHERE: group(ELSEWHERE, [BOB, GHOST_NESTED]),
 }
 
@@ -96,10 +97,13 @@ def test_missing_members_are_left_out_and_named(server, backend):
     assert sorted(plain.members) == sorted(str(uuid.UUID(bytes_le=guid(dn))) for dn in (ALICE, BOB))
     # the group in scope by its name, the nested one outside the group scope by its DN; the
     # existing entry outside the user scope is no warning
-    assert directory.missing_members == [("Plain", GHOST), (ELSEWHERE, GHOST_NESTED)]
+    assert directory.missing_members == [("Plain", GHOST), ("Plain", GHOST_ESCAPED), (ELSEWHERE, GHOST_NESTED)]
     assert directory.warnings() == [
-        f"group 'Plain': member {GHOST!r} does not exist in the directory (left out)",
-        f"group {ELSEWHERE!r}: member {GHOST_NESTED!r} does not exist in the directory (left out)",
+        "group 'Plain': member 'CN=Ghost,OU=Staff,DC=corp,DC=example' does not exist in the directory (left out)",
+        "group 'Plain': member 'CN=Ghost\\, Three,OU=Staff,DC=corp,DC=example' does not exist in the directory"
+        " (left out)",
+        "group 'CN=Elsewhere,OU=Other,DC=corp,DC=example': member 'CN=Ghost Two,OU=Other,DC=corp,DC=example'"
+        " does not exist in the directory (left out)",
     ]
 
 
