@@ -164,6 +164,8 @@ class LookupModule(LookupBase):
                 f"ldap_source: {len(directory.references)} continuation references not followed: "
                 + ", ".join(directory.references)
             )
+        for text in directory.warnings():
+            display.warning(f"ldap_source: {text}")
         users = [u.as_dict() for u in directory.users]
         groups = [g.as_dict() for g in directory.groups]
         if terms[0] == "users":
