@@ -290,6 +290,9 @@ class Directory:
     backend: str = ""
     # (group name or DN, member DN): member values naming no entry in the directory, left out
     missing_members: list[tuple[str, str]] = field(default_factory=list)
+    # stable id -> why a user that was read is not in scope (``left scope: not in group X``), so a
+    # disable says so rather than "deleted in the directory or out of scope"
+    absent_reasons: dict[str, str] = field(default_factory=dict)
 
     def warnings(self) -> list[str]:
         """What the run should say about the directory's data: one line per member value naming no entry."""
@@ -1220,8 +1223,11 @@ class LdapReader:
         by_dn = {normalize_dn(u.dn): u for u in users}
         # users are known before membership is expanded, so only unknown member DNs cost a read
         self._known_users = set(by_dn)
+        left_scope: dict[str, str] = {}
         if self.options.user_groups:
             allowed = self._members_of_targeted_groups(groups_by_dn)
+            reason = "left scope: not in " + _scope_groups_text(self.options.user_groups, groups_by_dn)
+            left_scope = {u.id: reason for key, u in by_dn.items() if key not in allowed}
             by_dn = {key: u for key, u in by_dn.items() if key in allowed}
 
         groups = []
@@ -1236,7 +1242,9 @@ class LdapReader:
             groups.append(
                 SourceGroup(id=group["id"], dn=group["dn"], name=group["name"], members=[u.id for u in members])
             )
-        return self._directory(list(by_dn.values()), groups, self._missing_members(groups_by_dn))
+        directory = self._directory(list(by_dn.values()), groups, self._missing_members(groups_by_dn))
+        directory.absent_reasons = left_scope
+        return directory
 
     def _missing_members(self, groups_by_dn: dict[str, dict]) -> list[tuple[str, str]]:
         """(group, member DN) for each member value the expansion found no entry for: the groups in
@@ -1277,6 +1285,13 @@ class LdapReader:
             else:
                 allowed |= self._expand_members(group["member_dns"], groups_by_dn, {key})
         return allowed
+
+
+def _scope_groups_text(group_dns: list[str], groups_by_dn: dict[str, dict]) -> str:
+    """``group 'Staff'`` or ``any of the groups 'Staff', 'Contractors'``: user_groups by name where read."""
+    names = [(groups_by_dn.get(normalize_dn(dn)) or {}).get("name") or dn for dn in group_dns]
+    quoted = ", ".join(f"'{name}'" for name in names)
+    return f"group {quoted}" if len(names) == 1 else f"any of the groups {quoted}"
 
 
 def read_directory(options: LdapOptions) -> Directory:

@@ -250,6 +250,8 @@ class _SyncRun:
         self.labels: dict[str, dict[str, str]] = {}
         self.report_data: dict[str, Any] | None = None
         self.plan_info: dict[str, Any] | None = None
+        # what the directory says of users it read but left out of scope (reasons of their disables)
+        self.absent_reasons: dict[str, str] = {}
         limit = self.params.get("preview_limit")
         self.limit = DEFAULT_PREVIEW_LIMIT if limit is None else int(limit)
 
@@ -333,6 +335,7 @@ class _SyncRun:
             directory = _ldap.read_directory(options)
             for warning in directory.warnings():
                 self.module.warn(warning)
+            self.absent_reasons = directory.absent_reasons
             user_records: list[Any] = directory.users
             group_records: list[Any] | None = directory.groups if options.group_base_dn else None
         else:
@@ -390,6 +393,7 @@ class _SyncRun:
                 state=state,
                 source_errors=errors,
                 max_workers=self.params["max_workers"],
+                absent_reasons=self.absent_reasons,
                 shown=self.limit or _engine.SHOWN,
             )
         except _engine.PlanRefused as exc:

@@ -229,6 +229,15 @@ def test_U4_user_leaving_the_scope(env, action):
     assert "bwhite" not in env.member_names("Platform")
 
 
+def test_U4_a_user_leaving_the_scope_of_user_groups_is_disabled_saying_why(env):
+    env.sync()
+    result = env.sync(source={"user_groups": [f"cn=Engineering,{GROUPS}"], "nested_groups": True})
+    disabled = {a["name"]: a["reason"] for a in result["report"]["actions"] if a["kind"] == "disable_user"}
+    # Engineering holds jdoe, asmith, jsmith and (through Platform) bwhite and jmuller
+    assert disabled == dict.fromkeys(["nomail", "zoe"], "left scope: not in group 'Engineering'")
+    assert any("zoe: left scope: not in group 'Engineering'" in line for line in result["preview"])
+
+
 def test_U4_account_never_linked_is_untouched_in_linked_mode(env):
     outsider = env.scim.seed_user("outsider", title="not ours")
     foreign = env.scim.seed_user("contractor", externalId="other-provisioner:42")
