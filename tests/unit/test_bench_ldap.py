@@ -8,6 +8,7 @@ import importlib.util
 import json
 
 from bench import ldap_bench, plot_ldap
+from support.ldap_backends import usable_backend
 
 
 def row(seconds: float, peak: float = 100.0) -> dict:
@@ -114,5 +115,6 @@ def test_the_floors_read_every_entry_the_reader_reads(slapd):
     users = len(_ldap.read_directory(_ldap.LdapOptions.from_getter(options.get)).users)
     assert users > 3
     assert ldap_bench.floor_ldap3(*args, searches) == users
-    assert ldap_bench.floor_python_ldap(*args, searches) == users
     assert ldap_bench.run_reader(*args, "ldap3", people, None) == users
+    usable_backend("python-ldap")  # fails in the dev venv without it; skips where it is left out on purpose
+    assert ldap_bench.floor_python_ldap(*args, searches) == users
