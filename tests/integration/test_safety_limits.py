@@ -260,26 +260,6 @@ def test_two_runs_at_once_on_one_state_file_take_turns_and_leave_it_complete(env
 
 
 # -- thresholds and the empty-source guard on Dropbox and PingID (Box and SCIM: see the docstring) ----
-STEPS_PLAY = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Sync
-      idsync.provisioning.{module}: "{{{{ item.args }}}}"
-      check_mode: "{{{{ item.check }}}}"
-      loop: "{{{{ steps }}}}"
-      loop_control:
-        label: "{{{{ item.check | ternary('check', 'apply') }}}}"
-      register: result
-      ignore_errors: true
-    - name: Record
-      check_mode: false
-      diff: false
-      ansible.builtin.copy:
-        content: "{{{{ result.results | to_json }}}}"
-        dest: "{{{{ record }}}}"
-        mode: "0600"
-"""
 ONLY_BOB = {"user_filter": "(uid=bwhite)"}  # 2 of the 3 managed users leave the scope
 NOBODY = {"user_filter": "(uid=nobody-matches-this)"}
 # (options, the option named in the refusal or "allow_empty_source", the action kind it stops)
@@ -326,8 +306,8 @@ class Target:
         for check, options in steps:
             options = dict(options)
             source = {**options.pop("source", {}), **options.pop("scope", {})}
-            plan.append({"check": check, "args": self.env.args(source=source, **options)})
-        play = STEPS_PLAY.format(module=f"{self.name}_sync")
+            plan.append({"check": check, "diff": False, "args": self.env.args(source=source, **options)})
+        play = pingid.PLAY.replace("idsync.provisioning.pingid_sync:", f"idsync.provisioning.{self.name}_sync:")
         done = run_playbook(self.tmp_path / f"play{self.plays}", play, {"steps": plan}, self.run_env)
         assert done.rc == 0 and len(done.output) == len(steps), done.text[-4000:]
         return done.output
