@@ -363,14 +363,40 @@ def test_threshold_stops_a_mass_deprovision_before_any_write(env):
     assert not percent.get("failed"), percent.get("msg")
 
 
+@pytest.mark.parametrize("check", [True, False], ids=["check_mode", "real_run"])
+def test_thresholds_as_count_and_percentage_refuse_in_check_mode_and_for_real(env, check):
+    env.sync()
+    for uid in ("jdoe", "asmith", "bwhite"):
+        env.ldap.modify(f"dn: uid={uid},{PEOPLE}\nchangetype: modify\nreplace: title\ntitle: Departed\n")
+    leaving = {"source": {"user_filter": "(&(objectClass=inetOrgPerson)(!(title=Departed)))"}}
+    before = env.dump()
+    refusals = {
+        "max_disables count": env.run(check=check, max_disables=2, **leaving),
+        "max_disables percent": env.run(check=check, max_disables="40%", **leaving),  # 3 of 7 is 43%
+        "max_deletes count": env.run(check=check, remove_user_action="delete", max_deletes=2, **leaving),
+        "max_deletes percent": env.run(check=check, remove_user_action="delete", max_deletes="40%", **leaving),
+    }
+    for case, result in refusals.items():
+        option = case.split(" ", 1)[0]
+        assert result["failed"] is True, (case, result.get("msg"))
+        assert option in result["msg"], (case, result["msg"])
+        assert "nothing was written" in result["msg"], (case, result["msg"])
+    assert env.dump() == before, "a refused run wrote"
+    allowed = env.run(check=check, max_disables="50%", **leaving)
+    assert not allowed.get("failed"), allowed.get("msg")
+    assert allowed["report"]["counts"].get("disable_user") == 3
+    assert (env.dump() == before) is check
+
+
 def test_empty_source_is_refused_unless_allowed(env):
     env.sync()
     before = env.dump()
     empty = {"source": {"user_filter": "(uid=nobody-matches-this)"}}
-    refused = env.run(**empty)
-    assert refused["failed"] is True
-    assert "empty" in refused["msg"].lower()
-    assert env.dump() == before
+    for check in (True, False):
+        refused = env.run(check=check, **empty)
+        assert refused["failed"] is True
+        assert "empty" in refused["msg"].lower()
+        assert env.dump() == before
     allowed = env.run(allow_empty_source=True, max_group_deletes=None, **empty)
     assert not allowed.get("failed"), allowed.get("msg")
     assert all(u["active"] is False for u in env.scim.all("Users"))
