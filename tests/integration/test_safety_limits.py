@@ -9,12 +9,15 @@
   the plan shows the objects that tripped it, the fake byte-identical; a threshold just high enough
   passes (check mode, then for real). One ansible-playbook runs all of a target's refusals.
   SCIM's are in tests/integration/test_scim_sync.py, test_plans.py and test_bad_input.py.
-- A run killed by SIGKILL (its whole process group: ansible-playbook and the module) while its
-  writes are reaching a slow Box leaves a state file that loads; the next run completes the work:
-  the target equals the desired state, no user is created twice, the state file names exactly the
-  managed users.
-- Two runs on the same state file, the second started while the first writes: the second waits
-  for the lock (or fails naming it); the file is valid and complete after both, nobody created twice.
+- A run killed by SIGKILL (its whole tree: ansible-playbook and the module, in sessions of their
+  own) while its writes are reaching a slow Box or PingID (the targets whose ownership lives in a
+  state file) leaves a state file that loads and names only existing users; the next run completes
+  the work: the target equals the desired state, no user is created twice (PingID: one AddUser
+  each, a refused one counts), the state file names exactly the managed users, a further run
+  writes nothing.
+- Two runs on the same state file (Box and PingID), the second started while the first writes: the
+  second waits for the lock (or fails naming it); the file is valid and complete after both, their
+  creates add up to the newcomers, nobody created twice.
 
 The lock and the atomic save at the unit level: tests/unit/test_state.py.
 """
@@ -33,17 +36,13 @@ import time
 import pytest
 from integration import test_dropbox_sync as dropbox
 from integration import test_pingid_sync as pingid
-from integration.test_box_sync import PLAY, Directory, Env, box_slapd  # noqa: F401 - box_slapd is a fixture
+from integration.test_box_sync import Directory, Env, person_ldif
 from integration.test_pingid_sync import pingid_fake, pingid_slapd  # noqa: F401 - fixtures
 from support.box_fake import BoxFake
 from support.dropbox_fake import DropboxFake
 from support.playbook import BIN_DIR, COLLECTIONS_ROOT, INVENTORY, run_playbook
 
 NEWCOMERS = [f"new{n:02d}" for n in range(12)]
-
-
-def newcomer_logins():
-    return [f"{uid}@example.org" for uid in NEWCOMERS]
 
 
 def descendants(root):
@@ -78,16 +77,16 @@ def gone(pids):
 
 
 class Run:
-    """One ansible-playbook running box_sync once, in its own session (process group)."""
+    """One ansible-playbook running the target's module once, in its own session (process group)."""
 
-    def __init__(self, env, work, **overrides):
+    def __init__(self, target, work):
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
         self.record = work / "record.json"
-        args = json.dumps(env.args(**overrides))
-        (work / "play.yml").write_text(PLAY.format(args=args))
+        (work / "play.yml").write_text(target.play_text())
         (work / "inventory.ini").write_text(INVENTORY)
-        variables = {"record": str(self.record), "ansible_python_interpreter": sys.executable}
+        steps = [{"check": False, "diff": False, "args": target.env.args(**target.options)}]
+        variables = {"record": str(self.record), "ansible_python_interpreter": sys.executable, "steps": steps}
         (work / "vars.json").write_text(json.dumps(variables))
         command = [str(BIN_DIR / "ansible-playbook"), "-i", str(work / "inventory.ini")]
         command += ["-e", f"@{work / 'vars.json'}", str(work / "play.yml")]
@@ -99,11 +98,9 @@ class Run:
                 "ANSIBLE_RETRY_FILES_ENABLED": "0",
                 "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
                 "ANSIBLE_DEPRECATION_WARNINGS": "0",
-                "LDAP_BIND_DN": env.dir.slapd.reader_dn,
-                "LDAP_BIND_PW": env.dir.slapd.reader_pw,
             }
         )
-        run_env.update(env.auth_env)
+        run_env.update(target.run_env)
         self.out = open(work / "output", "w+")  # noqa: SIM115 - closed in wait()/kill()
         self.proc = subprocess.Popen(
             command, stdout=self.out, stderr=subprocess.STDOUT, env=run_env, start_new_session=True
@@ -133,20 +130,8 @@ class Run:
         self.out.close()
         text = (self.work / "output").read_text()
         assert self.record.exists(), f"the play recorded nothing (rc {self.proc.returncode}):\n{text[-4000:]}"
-        return json.loads(self.record.read_text())
-
-
-def created_logins(fake):
-    return collections.Counter(e.body["login"].lower() for e in fake.requests_matching("POST", "/2.0/users"))
-
-
-def assert_state_matches_box(env):
-    state = env.state()  # loads: valid JSON, the format's version
-    assert state["version"] == 2 and state["target"] == "box"
-    managed = {u["id"] for u in env.box.managed_users()}
-    assert set(state["users"]) == managed, "the state file and Box disagree on the managed users"
-    for user_id, record in state["users"].items():
-        assert record["marker"].startswith("idsync:"), (user_id, record)
+        [result] = json.loads(self.record.read_text())
+        return result
 
 
 @pytest.fixture
@@ -156,60 +141,6 @@ def box_fake():
         fake.latency = 0.0
         fake.assert_valid()
         fake.assert_never_removed_from_enterprise()
-
-
-@pytest.fixture
-def env(box_slapd, box_fake, tmp_path):  # noqa: F811 - box_slapd is the imported fixture
-    env = Env(Directory(box_slapd), box_fake, tmp_path)
-    yield env
-    env.close()
-
-
-def add_newcomers(env):
-    for uid in NEWCOMERS:
-        env.dir.add_person(uid, "New", uid.title(), f"{uid}@example.org")
-
-
-def expected_logins(env):
-    return sorted(["alice.smith@example.org", "bob.white@example.org", "jdoe@example.org", *newcomer_logins()])
-
-
-def test_a_run_killed_by_sigkill_mid_writes_is_recovered_by_the_next_run(env, tmp_path):
-    env.provision(manage_groups=False)
-    assert_state_matches_box(env)
-    add_newcomers(env)
-    writes = len(env.box.writes())
-    env.box.latency = 0.3  # every request waits: the kill lands between writes
-    run = Run(env, tmp_path / "killed", manage_groups=False)
-    deadline = time.monotonic() + 300
-    while len(env.box.writes()) < writes + 3:
-        assert run.proc.poll() is None, (tmp_path / "killed" / "output").read_text()[-4000:]
-        assert time.monotonic() < deadline, "no write reached the fake"
-        time.sleep(0.05)
-    assert module_running(run)
-    killed = run.kill()
-    while not gone(killed):  # the kernel ends them at once; wait for /proc to say so
-        assert time.monotonic() < deadline, "a killed process still runs"
-        time.sleep(0.02)
-    env.box.latency = 0.0
-    reached = created_logins(env.box)
-    assert 0 < sum(reached[login] for login in newcomer_logins()) < len(NEWCOMERS), "the kill was not mid-run"
-
-    assert_state_matches_box_or_behind(env)
-    result = env.run(manage_groups=False)
-    assert not result.get("failed"), result.get("msg")
-    assert env.managed_logins() == expected_logins(env)
-    assert all(count == 1 for count in created_logins(env.box).values()), created_logins(env.box)
-    assert_state_matches_box(env)
-    env.settled(manage_groups=False)
-
-
-def assert_state_matches_box_or_behind(env):
-    """After the kill: the file loads, and every user it names exists in Box (it may lag behind)."""
-    state = env.state()
-    assert state["version"] == 2
-    managed = {u["id"] for u in env.box.managed_users()}
-    assert set(state["users"]) <= managed
 
 
 def module_running(run):
@@ -226,37 +157,88 @@ def module_running(run):
     return False
 
 
-def test_two_runs_at_once_on_one_state_file_take_turns_and_leave_it_complete(env, tmp_path):
-    env.provision(manage_groups=False)
-    add_newcomers(env)
-    env.box.latency = 0.1
-    writes = len(env.box.writes())
-    runs = [Run(env, tmp_path / "run1", manage_groups=False)]
+def assert_state_names_only_existing_users(target):
+    """After the kill: the file loads, and every user it names exists in the target (it may lag behind)."""
+    state = target.state()
+    assert state["version"] == 2 and state["target"] == target.name
+    assert set(state["users"]) <= set(target.managed()), (sorted(state["users"]), target.managed())
+
+
+def assert_state_matches_target(target):
+    state = target.state()  # loads: valid JSON, the format's version
+    assert state["version"] == 2 and state["target"] == target.name
+    assert set(state["users"]) == set(target.managed()), "the state file and the target disagree on the managed users"
+    for user_id, record in state["users"].items():
+        assert record["marker"].startswith("idsync:"), (user_id, record)
+
+
+def assert_created_once_and_complete(target):
+    created = target.created()
+    assert all(count == 1 for count in created.values()), created
+    assert sorted(target.managed().values()) == target.expected() == sorted(created), (target.managed(), created)
+
+
+def test_a_run_killed_by_sigkill_mid_writes_is_recovered_by_the_next_run(state_target, tmp_path):
+    target = state_target
+    target.provision()
+    assert_state_matches_target(target)
+    target.add_newcomers()
+    writes = len(target.fake.writes())
+    target.fake.latency = 0.3  # every request waits: the kill lands between writes
+    run = Run(target, tmp_path / "killed")
     deadline = time.monotonic() + 300
-    while len(env.box.writes()) == writes:  # the first run holds the lock and is writing
+    while len(target.fake.writes()) < writes + 3:
+        assert run.proc.poll() is None, (tmp_path / "killed" / "output").read_text()[-4000:]
+        assert time.monotonic() < deadline, "no write reached the fake"
+        time.sleep(0.05)
+    assert module_running(run)
+    killed = run.kill()
+    while not gone(killed):  # the kernel ends them at once; wait for /proc to say so
+        assert time.monotonic() < deadline, "a killed process still runs"
+        time.sleep(0.02)
+    target.fake.latency = 0.0
+    reached = target.created()
+    assert 0 < sum(reached[name] for name in target.newcomers()) < len(NEWCOMERS), "the kill was not mid-run"
+
+    assert_state_names_only_existing_users(target)
+    result = target.run()
+    assert not result.get("failed"), result.get("msg")
+    assert_created_once_and_complete(target)
+    assert_state_matches_target(target)
+    target.settled()
+
+
+def test_two_runs_at_once_on_one_state_file_take_turns_and_leave_it_complete(state_target, tmp_path):
+    target = state_target
+    target.provision()
+    target.add_newcomers()
+    target.fake.latency = 0.1
+    writes = len(target.fake.writes())
+    runs = [Run(target, tmp_path / "run1")]
+    deadline = time.monotonic() + 300
+    while len(target.fake.writes()) == writes:  # the first run holds the lock and is writing
         assert runs[0].proc.poll() is None and time.monotonic() < deadline, "the first run wrote nothing"
         time.sleep(0.02)
-    env.box.latency = 2.0  # hold the first run mid-writes until the second's module runs
-    runs.append(Run(env, tmp_path / "run2", manage_groups=False))
+    target.fake.latency = 2.0  # hold the first run mid-writes until the second's module runs
+    runs.append(Run(target, tmp_path / "run2"))
     while not module_running(runs[1]):
         assert runs[1].proc.poll() is None and time.monotonic() < deadline, "the second run never started its module"
         time.sleep(0.05)
     overlapped = runs[0].proc.poll() is None
-    env.box.latency = 0.05
+    target.fake.latency = 0.05
     assert overlapped, "the first run ended before the second began: nothing was proven"
     results = [run.wait() for run in runs]
-    env.box.latency = 0.0
-    lock = str(env.state_file) + ".lock"
+    target.fake.latency = 0.0
+    lock = str(target.env.state_file) + ".lock"
     for result in results:
         if result.get("failed"):  # the loser may give up waiting: it must say why, naming the lock
             assert "locked by another run" in result["msg"] and lock in result["msg"], result["msg"]
     assert any(not r.get("failed") for r in results), [r.get("msg") for r in results]
     created = [r["report"]["counts"].get("create_user", 0) for r in results if not r.get("failed")]
     assert sum(created) == len(NEWCOMERS), created  # the second saw the first's work: nothing twice
-    assert env.managed_logins() == expected_logins(env)
-    assert all(count == 1 for count in created_logins(env.box).values()), created_logins(env.box)
-    assert_state_matches_box(env)
-    env.settled(manage_groups=False)
+    assert_created_once_and_complete(target)
+    assert_state_matches_target(target)
+    target.settled()
 
 
 # -- thresholds and the empty-source guard on Dropbox and PingID (Box and SCIM: see the docstring) ----
@@ -307,28 +289,103 @@ class Target:
             options = dict(options)
             source = {**options.pop("source", {}), **options.pop("scope", {})}
             plan.append({"check": check, "diff": False, "args": self.env.args(source=source, **options)})
-        play = pingid.PLAY.replace("idsync.provisioning.pingid_sync:", f"idsync.provisioning.{self.name}_sync:")
-        done = run_playbook(self.tmp_path / f"play{self.plays}", play, {"steps": plan}, self.run_env)
+        done = run_playbook(self.tmp_path / f"play{self.plays}", self.play_text(), {"steps": plan}, self.run_env)
         assert done.rc == 0 and len(done.output) == len(steps), done.text[-4000:]
         return done.output
+
+    def play_text(self):
+        return pingid.PLAY.replace("idsync.provisioning.pingid_sync:", f"idsync.provisioning.{self.name}_sync:")
+
+    # -- for the kill and the two-runs tests (Box and PingID: the targets with a state file) ---------
+    @property
+    def options(self):
+        """The module options of those runs: users only."""
+        return {"manage_groups": False} if self.name == "box" else {}
+
+    def run(self):
+        [result] = self.play((False, self.options))
+        return result
+
+    def provision(self):
+        result = self.run()
+        assert not result.get("failed"), json.dumps(result, indent=1)[:3000]
+
+    def settled(self):
+        """A further run: nothing to do, no write sent."""
+        writes = len(self.fake.writes())
+        again = self.run()
+        assert not again.get("failed"), again.get("msg")
+        assert again["changed"] is False and again["report"]["counts"] == {}, again["report"]["actions"]
+        assert self.fake.writes()[writes:] == [], "a settled run wrote"
+
+    def add_newcomers(self):
+        directory = self.env.dir
+        for uid in NEWCOMERS:
+            directory.slapd.add(person_ldif(directory.dn(uid), uid, "New", uid.title(), f"{uid}@example.org"))
+
+    def newcomers(self):
+        """The newcomers' names in the target (Box: the login, PingID: the userName)."""
+        return [f"{uid}@example.org" for uid in NEWCOMERS] if self.name == "box" else list(NEWCOMERS)
+
+    def expected(self):
+        """Every managed user's name once the directory is provisioned."""
+        if self.name == "box":
+            people = ["alice.smith@example.org", "bob.white@example.org", "jdoe@example.org"]
+        else:
+            people = list(pingid.EVERYONE)
+        return sorted([*people, *self.newcomers()])
+
+    def created(self):
+        """How many times each user was asked to be created (a refused create counts too)."""
+        if self.name == "box":
+            return collections.Counter(
+                e.body["login"].lower() for e in self.fake.requests_matching("POST", "/2.0/users")
+            )
+        return collections.Counter(body["username"].lower() for body in self.fake.bodies("AddUser"))
+
+    def managed(self):
+        """``{target id: name}`` of the users the provisioner manages in the target."""
+        if self.name == "box":
+            return {u["id"]: u["login"].lower() for u in self.fake.managed_users()}
+        return {name: name.lower() for name in self.fake.usernames()}  # the fake was reset: all ours
+
+    def state(self):
+        return json.loads(self.env.state_file.read_text())
+
+
+@contextlib.contextmanager
+def serving(request, name, slapd, tmp_path):
+    """A ``Target`` on its fake; on leaving, the fake saw only valid requests."""
+    if name == "box":
+        fake = request.getfixturevalue("box_fake")
+        yield Target("box", slapd, tmp_path, fake)
+    elif name == "pingid":
+        fake = request.getfixturevalue("pingid_fake")  # the module's: reset, and left without latency
+        fake.reset()
+        fake.report_polls = 0
+        try:
+            yield Target("pingid", slapd, tmp_path, fake)
+        finally:
+            fake.latency = 0.0
+        assert not fake.validation_errors, fake.validation_errors
+    else:
+        with DropboxFake(added_status="active") as fake:
+            yield Target("dropbox", slapd, tmp_path, fake)
+            assert fake.validation_errors == []
+            fake.assert_nothing_wiped()
 
 
 @pytest.fixture(params=["box", "dropbox", "pingid"])
 def target(request, pingid_slapd, tmp_path):  # noqa: F811 - the imported fixture
-    if request.param == "box":
-        fake = request.getfixturevalue("box_fake")
-        yield Target("box", pingid_slapd, tmp_path, fake)
-    elif request.param == "pingid":
-        fake = request.getfixturevalue("pingid_fake")
-        fake.reset()
-        fake.report_polls = 0
-        yield Target("pingid", pingid_slapd, tmp_path, fake)
-        assert not fake.validation_errors, fake.validation_errors
-    else:
-        with DropboxFake(added_status="active") as fake:
-            yield Target("dropbox", pingid_slapd, tmp_path, fake)
-            assert fake.validation_errors == []
-            fake.assert_nothing_wiped()
+    with serving(request, request.param, pingid_slapd, tmp_path) as target:
+        yield target
+
+
+@pytest.fixture(params=["box", "pingid"])
+def state_target(request, pingid_slapd, tmp_path):  # noqa: F811 - the imported fixture
+    """The targets whose ownership lives in a state file."""
+    with serving(request, request.param, pingid_slapd, tmp_path) as target:
+        yield target
 
 
 def kinds(result, kind):
