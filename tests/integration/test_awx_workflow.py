@@ -27,8 +27,9 @@ from typing import Any
 
 import ansible_runner
 import pytest
+import test_awx_runner
 from support.seed import ACTIVE_PEOPLE, PEOPLE
-from test_awx_runner import (  # noqa: F401 - clean_environ is a fixture used by name
+from test_awx_runner import (
     ANSIBLE_PLAYBOOK,
     AWX_DIR,
     COLLECTIONS_ROOT,
@@ -39,10 +40,11 @@ from test_awx_runner import (  # noqa: F401 - clean_environ is a fixture used by
     SOURCE,
     awx_extravars,
     awx_inject,
-    clean_environ,
     load_yaml,
     server_dump,
 )
+
+clean_environ = test_awx_runner.clean_environ  # a fixture, used by name
 
 WORKFLOW_PLAY = load_yaml(AWX_DIR / "workflow_plan_approve_apply.yml")[0]
 ROLE_SPEC = REPO_ROOT / "roles" / "sync" / "meta" / "argument_specs.yml"

@@ -23,9 +23,11 @@ import pytest
 import test_box_sync
 from support.fault_proxy import FaultProxy
 from support.seed import PEOPLE
-from test_box_sync import Directory, Playbook, box_fake, box_slapd  # noqa: F401 - fixtures used by name
+from test_box_sync import Directory, Playbook
 
 from ansible_collections.idsync.provisioning.plugins.module_utils import _plan
+
+box_fake, box_slapd = test_box_sync.box_fake, test_box_sync.box_slapd  # fixtures, used by name
 
 GROUP_FILTER = "(|(cn=Engineering)(cn=Platform)(cn=Sales))"
 GROUPS_OU = "ou=groups,dc=example,dc=org"

@@ -94,8 +94,8 @@ def build_entries() -> dict:
     ):
         entries[dn] = {
             "objectClass": ["top", "group"],
-            "cn": [dn.split(",")[0][3:]],
-            "sAMAccountName": [dn.split(",")[0][3:]],
+            "cn": [dn.split(",", maxsplit=1)[0][3:]],
+            "sAMAccountName": [dn.split(",", maxsplit=1)[0][3:]],
             "groupType": ["-2147483646"],
             "objectGUID": [guid(dn).bytes_le],
             "member": members,
