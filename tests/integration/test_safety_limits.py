@@ -37,10 +37,11 @@ import pytest
 from integration import test_dropbox_sync as dropbox
 from integration import test_pingid_sync as pingid
 from integration.test_box_sync import Directory, Env, person_ldif
-from integration.test_pingid_sync import pingid_fake, pingid_slapd  # noqa: F401 - fixtures
 from support.box_fake import BoxFake
 from support.dropbox_fake import DropboxFake
 from support.playbook import BIN_DIR, COLLECTIONS_ROOT, INVENTORY, run_playbook
+
+pingid_fake, pingid_slapd = pingid.pingid_fake, pingid.pingid_slapd  # fixtures, used by name
 
 NEWCOMERS = [f"new{n:02d}" for n in range(12)]
 
