@@ -665,12 +665,21 @@ def test_ansible_builder_renders_the_image_awx_runs(tmp_path):
         assert "meta/execution-environment.yml" in archive.getnames()  # what introspect reads in the image
     assert manifest["collection_info"]["name"] == "provisioning"
 
-    # bindep: only ca-certificates by default; the LDAP tools only with the troubleshoot profile
+    # bindep: by default the trust store and the libraries python-ldap loads, never a compiler; the
+    # compiler and headers only with the compile profile (the builder stage), the LDAP tools only with
+    # the troubleshoot profile
     bindep = [str(BIN_DIR / "bindep"), "-f", str(REPO_ROOT / "bindep.txt"), "-l", "newline"]
     default = subprocess.run(bindep, capture_output=True, text=True, check=False)
     tools = subprocess.run([*bindep, "troubleshoot"], capture_output=True, text=True, check=False)
-    assert default.stdout.split() == ["ca-certificates"], default.stdout + default.stderr
-    assert set(tools.stdout.split()) - {"ca-certificates"} in ({"ldap-utils"}, {"openldap-clients"}), tools.stdout
+    build = subprocess.run([*bindep, "compile"], capture_output=True, text=True, check=False)
+    listed = set(default.stdout.split())
+    assert listed in (
+        {"ca-certificates", "libldap2-dev", "libsasl2-2"},
+        {"ca-certificates", "openldap", "cyrus-sasl-lib"},
+    )
+    assert "gcc" not in listed, default.stdout
+    assert "gcc" in build.stdout.split(), build.stdout + build.stderr
+    assert set(tools.stdout.split()) - listed in ({"ldap-utils"}, {"openldap-clients"}), tools.stdout
 
 
 # -- the job, run by ansible-runner ------------------------------------------------------------
